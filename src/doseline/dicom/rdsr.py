@@ -1,0 +1,504 @@
+"""Read an X-Ray Radiation Dose SR (TID 10001 projection X-ray, TID 10011 CT) into a
+:class:`~doseline.dicom.report.DoseReport`.
+
+The header (patient, study, equipment) is read by pydicom, which stops at the Content Sequence;
+the content tree is read by the compiled scanner of :mod:`doseline.dicom._scan` for the little-
+endian transfer syntaxes and by pydicom otherwise. Decoding is lenient where the standard allows
+vendors latitude and strict where a value would otherwise be misread: a value with a missing or
+unknown unit, or an impossible value, rejects the file (``strict=True``, the default) or is left
+out with a warning (``strict=False``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.charset import convert_encodings
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
+from pydicom.uid import UID
+
+from doseline.dicom import templates as tpl
+from doseline.dicom.content import (
+    Code,
+    ContentTree,
+    code_key,
+    content_tree_from_bytes,
+    content_tree_from_dataset,
+)
+from doseline.dicom.dates import age_string_days, parse_da, parse_dt
+from doseline.dicom.records import RecordTable, RecordType, extract_records
+from doseline.dicom.report import (
+    AccumulatedProjectionDose,
+    CTEvent,
+    CTSource,
+    DeviceIdentity,
+    DoseReport,
+    PatientCharacteristics,
+    ProjectionEvent,
+    ReportKindValues,
+    XRayFilter,
+)
+from doseline.dicom.vendor import philips_collimated_field_mm, siemens_comment_fields
+from doseline.errors import (
+    ImplausibleValueError,
+    InvalidInputError,
+    MalformedDicomError,
+    NotADoseReportError,
+)
+from doseline.plausibility import check_value, violations
+
+__all__ = ["X_RAY_RADIATION_DOSE_SR", "read_rdsr", "read_rdsr_bytes"]
+
+X_RAY_RADIATION_DOSE_SR = UID("1.2.840.10008.5.1.4.1.1.88.67")
+# SR storage classes that may carry an X-Ray Radiation Dose Report root (vendors have sent
+# TID 10001 content as Enhanced or Comprehensive SR): PS3.4 annex B.5.
+_SR_STORAGE_CLASSES = frozenset(
+    {
+        X_RAY_RADIATION_DOSE_SR,
+        "1.2.840.10008.5.1.4.1.1.88.22",  # Enhanced SR
+        "1.2.840.10008.5.1.4.1.1.88.33",  # Comprehensive SR
+        "1.2.840.10008.5.1.4.1.1.88.34",  # Comprehensive 3D SR
+        "1.2.840.10008.5.1.4.1.1.88.76",  # Enhanced X-Ray Radiation Dose SR
+    }
+)
+_TEMPLATE_KINDS = {"10001": ReportKindValues.PROJECTION, "10011": ReportKindValues.CT}
+_FAST_TRANSFER_SYNTAXES = frozenset(
+    {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
+)
+_ROOT_KEY = tpl.key(tpl.DCM.XRayRadiationDoseReport)
+# Event fields computed here rather than read (their sources were checked as read).
+_DERIVED_EVENT_FIELDS = (
+    "filter_cu_mm",
+    "filter_al_mm",
+    "collimated_field_area_cm2",
+    "collimated_field_height_mm",
+    "collimated_field_width_mm",
+)
+
+
+def read_rdsr(path: str | os.PathLike[str], *, strict: bool = True) -> DoseReport:
+    """Read the dose report in ``path``.
+
+    Raises
+    ------
+    MalformedDicomError
+        The file is not readable DICOM (truncated, corrupt).
+    NotADoseReportError
+        Readable DICOM, but not an X-Ray Radiation Dose SR of TID 10001 or 10011.
+    UnitError, ImplausibleValueError
+        A value cannot be trusted (``strict=True``).
+    """
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise InvalidInputError(f"cannot read the file: {error.strerror}", source=source) from error
+    return read_rdsr_bytes(data, source=source, strict=strict)
+
+
+def read_rdsr_bytes(data: bytes, *, source: str = "<bytes>", strict: bool = True) -> DoseReport:
+    """Read a dose report from the bytes of a DICOM file (see :func:`read_rdsr`)."""
+    try:
+        return _Reader(data, source, strict).read()
+    except InvalidInputError as error:
+        raise error.with_source(source) from None
+
+
+class _Reader:
+    """One pass over one file; holds the warnings collected on the way."""
+
+    def __init__(self, data: bytes, source: str, strict: bool) -> None:
+        self.data = data
+        self.source = source
+        self.strict = strict
+        self.warnings: list[str] = []
+
+    # -- reading --------------------------------------------------------------------------
+
+    def read(self) -> DoseReport:
+        header, content_start = self._read_header()
+        kind, template_id = self._classify(header)
+        tree = self._content_tree(header, content_start)
+        root = self._records(tree, tpl.ROOT)
+        procedure = _first(root, "procedure_reported")
+        if template_id is None:
+            kind = _kind_from_procedure(procedure, self.source)
+        report = DoseReport(
+            source=self.source,
+            sop_class_uid=str(header.get("SOPClassUID", "")),
+            sop_instance_uid=_required_uid(header, "SOPInstanceUID", self.source),
+            study_instance_uid=_required_uid(header, "StudyInstanceUID", self.source),
+            kind=kind,
+            template_id=template_id,
+            procedure_reported=procedure,
+            study_date=parse_da(header.get("StudyDate")) or parse_da(header.get("ContentDate")),
+            content_datetime=parse_dt(
+                f"{header.get('ContentDate', '') or ''}{header.get('ContentTime', '') or ''}"
+            ),
+            modality=_text(header.get("Modality")),
+            study_description=_text(header.get("StudyDescription")),
+            patient=self._patient(header),
+            device=_device(header, root),
+            start_of_xray_irradiation=parse_dt(_first(root, "start_of_xray_irradiation")),
+            end_of_xray_irradiation=parse_dt(_first(root, "end_of_xray_irradiation")),
+        )
+        if kind is ReportKindValues.PROJECTION:
+            report = replace(
+                report,
+                planes=self._planes(tree),
+                events=self._projection_events(tree),
+            )
+        else:
+            accumulated = self._records(tree, tpl.CT_ACCUMULATED)
+            report = replace(
+                report,
+                ct_events=self._ct_events(tree),
+                ct_dlp_total_mgycm=_first(accumulated, "dlp_mgycm"),
+                ct_number_of_events=_first(accumulated, "number_of_events"),
+            )
+        if report.study_date is None and report.events and report.events[0].datetime_started:
+            report = replace(report, study_date=report.events[0].datetime_started.date())
+        return replace(report, warnings=tuple(self.warnings))
+
+    def _read_header(self) -> tuple[Dataset, int]:
+        if len(self.data) < 132 or self.data[128:132] != b"DICM":
+            raise NotADoseReportError(
+                "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
+            )
+        stream = io.BytesIO(self.data)
+        try:
+            header = read_partial(
+                stream, stop_when=lambda tag, vr, length: tag == 0x0040A730
+            )
+        except InvalidDicomError as error:
+            raise MalformedDicomError(f"unreadable DICOM header ({error})") from error
+        except (EOFError, ValueError, OSError, KeyError, IndexError, TypeError) as error:
+            raise MalformedDicomError(f"unreadable DICOM header ({error})") from error
+        return header, stream.tell()
+
+    def _classify(self, header: Dataset) -> tuple[ReportKindValues, str | None]:
+        sop_class = str(header.get("SOPClassUID", "") or "")
+        if sop_class not in _SR_STORAGE_CLASSES:
+            name = UID(sop_class).name if sop_class else "no SOP Class UID"
+            raise NotADoseReportError(
+                f"not an X-Ray Radiation Dose SR (SOP Class: {name})", field="SOPClassUID"
+            )
+        root = _first_item(header, "ConceptNameCodeSequence")
+        root_code = _code(root)
+        if root_code is None or code_key(root_code) != _ROOT_KEY:
+            meaning = (
+                f"'{root_code.meaning}' ({root_code.scheme} {root_code.value})"
+                if root_code
+                else "no document title"
+            )
+            raise NotADoseReportError(
+                f"a structured report of another kind: {meaning}; doseline reads the X-Ray "
+                "Radiation Dose Report (DCM 113701) of TID 10001 and TID 10011",
+                field="ConceptNameCodeSequence",
+            )
+        template = _first_item(header, "ContentTemplateSequence")
+        template_id = _text(template.get("TemplateIdentifier")) if template else None
+        if template_id is not None and template_id not in _TEMPLATE_KINDS:
+            raise NotADoseReportError(
+                f"a dose report of template TID {template_id}; doseline reads TID 10001 "
+                "(projection X-ray) and TID 10011 (CT)",
+                field="TemplateIdentifier",
+            )
+        kind = _TEMPLATE_KINDS.get(template_id or "", ReportKindValues.PROJECTION)
+        return kind, template_id
+
+    def _content_tree(self, header: Dataset, content_start: int) -> ContentTree:
+        transfer_syntax = str(header.file_meta.get("TransferSyntaxUID", ""))
+        if content_start >= len(self.data):
+            raise NotADoseReportError("the report has no content (no Content Sequence)")
+        root = _code(_first_item(header, "ConceptNameCodeSequence"))
+        assert root is not None
+        if transfer_syntax in _FAST_TRANSFER_SYNTAXES:
+            encodings = convert_encodings(header.get("SpecificCharacterSet") or "ISO_IR 6")
+            return content_tree_from_bytes(
+                self.data,
+                content_start,
+                implicit_vr=transfer_syntax == "1.2.840.10008.1.2",
+                encodings=encodings,
+                root_concept=root,
+            )
+        try:
+            dataset = pydicom.dcmread(io.BytesIO(self.data))
+            return content_tree_from_dataset(dataset)
+        except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
+            raise MalformedDicomError(f"unreadable content ({error})") from error
+
+    def _records(self, tree: ContentTree, record_type: RecordType) -> RecordTable:
+        table = extract_records(
+            tree,
+            record_type,
+            event_concepts=tpl.EVENT_CONCEPTS,
+            source=self.source,
+            strict_units=self.strict,
+            warnings=self.warnings,
+        )
+        for name, column in table.columns.items():
+            if column.dtype.kind == "f":
+                self._check_column(table, name, column)
+        return table
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def _check_column(self, table: RecordTable, name: str, column: np.ndarray) -> None:
+        """Apply the plausibility limits to a column: refuse the file, or drop the values with
+        a warning (values whose limit says "drop", and every value in lenient mode)."""
+        bad = violations(name, column)
+        for i in np.flatnonzero(bad).tolist():
+            self._drop_or_raise(name, float(column[i]), table.record_name(i))
+            column[i] = np.nan
+
+    def _drop_or_raise(self, name: str, value: float, record: str) -> None:
+        try:
+            check_value(name, value, source=self.source, record=record)
+        except ImplausibleValueError as error:
+            if self.strict and error.reject:
+                raise
+            self.warnings.append(f"{error} (value left out)")
+
+    def _checked(
+        self, values: dict[str, object], record: str, names: tuple[str, ...] | None = None
+    ) -> dict[str, object]:
+        """:meth:`_check_column` for single values (all of ``values``, or only ``names``)."""
+        for name in names or tuple(values):
+            value = values[name]
+            if isinstance(value, float | int):
+                try:
+                    check_value(name, float(value))
+                except ImplausibleValueError:
+                    self._drop_or_raise(name, float(value), record)
+                    values[name] = None
+        return values
+
+    # -- sections -------------------------------------------------------------------------
+
+    def _patient(self, header: Dataset) -> PatientCharacteristics:
+        birth = parse_da(header.get("PatientBirthDate"))
+        study = parse_da(header.get("StudyDate")) or parse_da(header.get("ContentDate"))
+        age_days: int | None = None
+        precision: str | None = None
+        if birth and study:
+            age_days, precision = (study - birth).days, "day"
+        else:
+            from_age_string = age_string_days(header.get("PatientAge"))
+            if from_age_string:
+                age_days, precision = from_age_string
+        weight = _float(header.get("PatientWeight"))
+        size_m = _float(header.get("PatientSize"))
+        values = self._checked(
+            {
+                "weight_kg": weight,
+                "height_cm": None if size_m is None else size_m * 100.0,
+                "age_at_exposure_days": age_days,
+            },
+            "patient",
+        )
+        sex = _text(header.get("PatientSex"))
+        return PatientCharacteristics(
+            patient_id=_text(header.get("PatientID")),
+            issuer_of_patient_id=_text(header.get("IssuerOfPatientID")),
+            sex=sex.upper() if sex and sex.upper() in ("M", "F", "O") else None,
+            birth_date=birth,
+            age_at_exposure_days=_int_or_none(values["age_at_exposure_days"]),
+            age_precision=precision if values["age_at_exposure_days"] is not None else None,
+            weight_kg=_float_or_none(values["weight_kg"]),
+            height_cm=_float_or_none(values["height_cm"]),
+        )
+
+    def _planes(self, tree: ContentTree) -> tuple[AccumulatedProjectionDose, ...]:
+        planes = []
+        for values in self._records(tree, tpl.PROJECTION_ACCUMULATED).as_dicts():
+            values["plane"] = values.get("plane") or "single"
+            planes.append(AccumulatedProjectionDose(**values))  # type: ignore[arg-type]
+        return tuple(planes)
+
+    def _projection_events(self, tree: ContentTree) -> tuple[ProjectionEvent, ...]:
+        events = self._records(tree, tpl.PROJECTION_EVENT)
+        filters = _grouped(self._records(tree, tpl.PROJECTION_FILTER), events, _filter)
+        shutters = _grouped(self._records(tree, tpl.PHILIPS_SHUTTERS), events, dict)
+        out = []
+        for i, values in enumerate(events.as_dicts()):
+            values["datetime_started"] = parse_dt(values["datetime_started"])
+            event_filters = tuple(filters.get(i, ()))
+            values["filters"] = event_filters
+            values["filter_cu_mm"] = _filter_sum(event_filters, "Cu")
+            values["filter_al_mm"] = _filter_sum(event_filters, "Al")
+            _apply_vendor_conventions(values, shutters.get(i, ()))
+            self._checked(values, events.record_name(i), _DERIVED_EVENT_FIELDS)
+            out.append(ProjectionEvent(**values))  # type: ignore[arg-type]
+        return tuple(out)
+
+    def _ct_events(self, tree: ContentTree) -> tuple[CTEvent, ...]:
+        events = self._records(tree, tpl.CT_EVENT)
+        sources = _grouped(self._records(tree, tpl.CT_SOURCE), events, _ct_source)
+        out = []
+        for i, values in enumerate(events.as_dicts()):
+            values.pop("comment")
+            values["sources"] = tuple(sources.get(i, ()))
+            out.append(CTEvent(**values))  # type: ignore[arg-type]
+        return tuple(out)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _first(table: RecordTable, name: str) -> object:
+    """The value of field ``name`` in the first record (``None`` if there is none)."""
+    if len(table) == 0:
+        return None
+    value = table.columns[name][0]
+    if isinstance(value, float | np.floating):
+        return None if np.isnan(value) else float(value)
+    return value
+
+
+def _grouped(
+    sub: RecordTable, events: RecordTable, make: Callable[[dict[str, object]], object]
+) -> dict[int, list[object]]:
+    """Sub-records (filters, sources) by the ordinal of the event holding them."""
+    position = {row: i for i, row in enumerate(events.rows.tolist())}
+    grouped: dict[int, list[object]] = {}
+    for event_row, values in zip(sub.event.tolist(), sub.as_dicts(), strict=True):
+        if event_row in position:
+            grouped.setdefault(position[event_row], []).append(make(values))
+    return grouped
+
+
+def _filter(values: dict[str, object]) -> XRayFilter:
+    return XRayFilter(
+        material=_str_or_none(values["material"]),
+        filter_type=_str_or_none(values["filter_type"]),
+        thickness_min_mm=_float_or_none(values["thickness_min_mm"]),
+        thickness_max_mm=_float_or_none(values["thickness_max_mm"]),
+    )
+
+
+def _ct_source(values: dict[str, object]) -> CTSource:
+    return CTSource(
+        source_id=_str_or_none(values["source_id"]),
+        kvp=_float_or_none(values["kvp"]),
+        max_tube_current_ma=_float_or_none(values["max_tube_current_ma"]),
+        tube_current_ma=_float_or_none(values["tube_current_ma"]),
+        exposure_time_per_rotation_s=_float_or_none(values["exposure_time_per_rotation_s"]),
+    )
+
+
+def _filter_sum(filters: tuple[XRayFilter, ...], material: str) -> float | None:
+    """Total thickness of the filters of one material (filters in a beam add up)."""
+    thicknesses = [f.thickness_mm for f in filters if f.material == material]
+    present = [t for t in thicknesses if t is not None]
+    return sum(present) if present else (0.0 if filters and not thicknesses else None)
+
+
+def _apply_vendor_conventions(values: dict[str, object], shutters: list[object]) -> None:
+    """Fill standard fields from private content (never overwriting a standard value)."""
+    comment = values.pop("comment")
+    for name, value in siemens_comment_fields(_str_or_none(comment)).items():
+        if values.get(name) is None:
+            values[name] = value
+    frames = values.pop("philips_number_of_frames")
+    if values.get("number_of_pulses") is None and frames is not None:
+        values["number_of_pulses"] = frames
+    if shutters and values.get("collimated_field_height_mm") is None:
+        positions = shutters[0]
+        assert isinstance(positions, dict)
+        field = philips_collimated_field_mm(
+            positions.get("top_mm"),
+            positions.get("bottom_mm"),
+            positions.get("left_mm"),
+            positions.get("right_mm"),
+            _float_or_none(values.get("distance_source_to_detector_mm")),
+        )
+        if field is not None:
+            values["collimated_field_height_mm"], values["collimated_field_width_mm"] = field
+            if values.get("collimated_field_area_cm2") is None:
+                values["collimated_field_area_cm2"] = field[0] * field[1] / 100.0
+
+
+def _device(header: Dataset, root: RecordTable) -> DeviceIdentity:
+    return DeviceIdentity(
+        manufacturer=_text(header.get("Manufacturer"))
+        or _str_or_none(_first(root, "device_observer_manufacturer")),
+        model_name=_text(header.get("ManufacturerModelName"))
+        or _str_or_none(_first(root, "device_observer_model_name")),
+        serial_number=_text(header.get("DeviceSerialNumber"))
+        or _str_or_none(_first(root, "device_observer_serial_number")),
+        device_observer_uid=_str_or_none(_first(root, "device_observer_uid")),
+        station_name=_text(header.get("StationName"))
+        or _str_or_none(_first(root, "device_observer_name")),
+    )
+
+
+def _kind_from_procedure(procedure: object, source: str) -> ReportKindValues:
+    if procedure == "ct":
+        return ReportKindValues.CT
+    if procedure == "projection":
+        return ReportKindValues.PROJECTION
+    raise NotADoseReportError(
+        f"no template identifier and no recognised 'Procedure reported' ({procedure!r})",
+        source=source,
+        field="Procedure reported",
+    )
+
+
+def _first_item(dataset: Dataset, keyword: str) -> Dataset | None:
+    sequence = dataset.get(keyword)
+    return sequence[0] if sequence else None
+
+
+def _code(item: Dataset | None) -> Code | None:
+    if item is None or not item.get("CodeValue"):
+        return None
+    return Code(
+        str(item.CodeValue).strip(),
+        str(item.get("CodingSchemeDesignator") or "").strip(),
+        str(item.get("CodeMeaning") or "").strip(),
+    )
+
+
+def _required_uid(header: Dataset, keyword: str, source: str) -> str:
+    value = _text(header.get(keyword))
+    if not value:
+        raise NotADoseReportError("missing", source=source, field=keyword)
+    return value
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip(" \x00")
+    return text or None
+
+
+def _float(value: object) -> float | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _float_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _int_or_none(value: object) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
