@@ -154,7 +154,7 @@ class _Reader:
             report = replace(
                 report,
                 planes=self._planes(tree),
-                events=self._projection_events(tree),
+                events=self._projection_events(tree, _str_or_none(_first(root, "comment"))),
             )
         else:
             accumulated = self._records(tree, tpl.CT_ACCUMULATED)
@@ -324,7 +324,9 @@ class _Reader:
             planes.append(AccumulatedProjectionDose(**values))  # type: ignore[arg-type]
         return tuple(planes)
 
-    def _projection_events(self, tree: ContentTree) -> tuple[ProjectionEvent, ...]:
+    def _projection_events(
+        self, tree: ContentTree, document_comment: str | None
+    ) -> tuple[ProjectionEvent, ...]:
         events = self._records(tree, tpl.PROJECTION_EVENT)
         filters = _grouped(self._records(tree, tpl.PROJECTION_FILTER), events, _filter)
         shutters = _grouped(self._records(tree, tpl.PHILIPS_SHUTTERS), events, dict)
@@ -335,7 +337,7 @@ class _Reader:
             values["filters"] = event_filters
             values["filter_cu_mm"] = _filter_sum(event_filters, "Cu")
             values["filter_al_mm"] = _filter_sum(event_filters, "Al")
-            _apply_vendor_conventions(values, shutters.get(i, ()))
+            _apply_vendor_conventions(values, shutters.get(i, ()), document_comment)
             self._checked(values, events.record_name(i), _DERIVED_EVENT_FIELDS)
             out.append(ProjectionEvent(**values))  # type: ignore[arg-type]
         return tuple(out)
@@ -378,7 +380,7 @@ def _grouped(
 
 def _filter(values: dict[str, object]) -> XRayFilter:
     return XRayFilter(
-        material=_str_or_none(values["material"]),
+        material=tpl.filter_material_symbol(_str_or_none(values["material"])),
         filter_type=_str_or_none(values["filter_type"]),
         thickness_min_mm=_float_or_none(values["thickness_min_mm"]),
         thickness_max_mm=_float_or_none(values["thickness_max_mm"]),
@@ -402,12 +404,19 @@ def _filter_sum(filters: tuple[XRayFilter, ...], material: str) -> float | None:
     return sum(present) if present else (0.0 if filters and not thicknesses else None)
 
 
-def _apply_vendor_conventions(values: dict[str, object], shutters: list[object]) -> None:
-    """Fill standard fields from private content (never overwriting a standard value)."""
+def _apply_vendor_conventions(
+    values: dict[str, object], shutters: list[object], document_comment: str | None
+) -> None:
+    """Fill standard fields from private content (never overwriting a standard value).
+
+    Siemens writes the patient position in the document-level comment and the image
+    intensifier size in each event's comment; the event's own comment takes precedence.
+    """
     comment = values.pop("comment")
-    for name, value in siemens_comment_fields(_str_or_none(comment)).items():
-        if values.get(name) is None:
-            values[name] = value
+    for text in (_str_or_none(comment), document_comment):
+        for name, value in siemens_comment_fields(text).items():
+            if values.get(name) is None:
+                values[name] = value
     frames = values.pop("philips_number_of_frames")
     if values.get("number_of_pulses") is None and frames is not None:
         values["number_of_pulses"] = frames

@@ -73,11 +73,14 @@ EVENT_TYPES = {
     key(DCM.RotationalAcquisition): "rotational_acquisition",
 }
 
+# CID 10013 CT Acquisition Type. Its "Stationary Acquisition" is DCM 113806, a different code
+# from the projection-X-ray "Stationary Acquisition" of CID 10002 (DCM 113611); pydicom's
+# keyword table holds only the latter, so the CT code is written out.
 CT_ACQUISITION_TYPES = {
     key(DCM.SequencedAcquisition): "sequenced_acquisition",
     key(SCT.SpiralAcquisition): "spiral_acquisition",
     key(DCM.ConstantAngleAcquisition): "constant_angle_acquisition",
-    key(DCM.StationaryAcquisition): "stationary_acquisition",
+    "DCM:113806": "stationary_acquisition",
     key(DCM.FreeAcquisition): "free_acquisition",
 }
 
@@ -90,13 +93,14 @@ CTDI_PHANTOMS = {
 
 FLUORO_MODES = {key(DCM.Continuous): "continuous", key(DCM.Pulsed): "pulsed"}
 
-# Filter materials by code (CID 10006), plus the SNOMED-RT forms seen in vendor files that
-# pydicom's SRT->SCT table lacks (C-127F9 copper, C-120F9 aluminium).
+# Filter materials by code (CID 10006). Reports use the element codes (SCT 66925006 copper) or
+# the "X or X compound" codes (SNOMED-RT C-127F9 copper, C-120F9 = SCT 105830007 aluminium);
+# pydicom's SRT->SCT table lacks C-127F9, hence its SRT key.
 FILTER_MATERIALS = {
     key(SCT.Copper): "Cu",
     key(SCT.Aluminum): "Al",
     "SRT:C-127F9": "Cu",
-    "SRT:C-120F9": "Al",
+    "SCT:105830007": "Al",
     key(SCT.Molybdenum): "Mo",
     key(SCT.Rhodium): "Rh",
     key(SCT.Silver): "Ag",
@@ -104,6 +108,22 @@ FILTER_MATERIALS = {
     key(SCT.Tantalum): "Ta",
     key(SCT.Lead): "Pb",
 }
+
+_SYMBOLS_BY_NAME = {"copper": "Cu", "alumin": "Al", "molybden": "Mo", "rhodium": "Rh",
+                    "silver": "Ag", "tin": "Sn", "tantal": "Ta", "lead": "Pb"}
+
+
+def filter_material_symbol(material: str | None) -> str | None:
+    """Chemical symbol of a filter material given by symbol or by a code meaning such as
+    "Copper or Copper compound" (for codes missing from :data:`FILTER_MATERIALS`)."""
+    if material is None or material in FILTER_MATERIALS.values():
+        return material
+    lowered = material.lower()
+    for name, symbol in _SYMBOLS_BY_NAME.items():
+        if lowered.startswith(name):
+            return symbol
+    return material
+
 
 _EVENT = (IRRADIATION_EVENT_XRAY,)
 
@@ -129,6 +149,7 @@ ROOT = RecordType(
         CodedField("scope_of_accumulation", _keys(DCM.ScopeOfAccumulation)),
         TextField("scope_study_instance_uid", _keys(DCM.StudyInstanceUID)),
         CodedField("source_of_dose_information", _keys(DCM.SourceOfDoseInformation)),
+        TextField("comment", _keys(DCM.Comment)),
     ),
 )
 

@@ -1,0 +1,55 @@
+"""Settings, read from the environment (``DOSELINE_*``) with pydantic-settings.
+
+Defaults suit one user on one machine: an embedded SQLite registry and a deployment key in the
+user's configuration folder, both outside any source tree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_config_path, user_data_path
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+_APP = "doseline"
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{user_data_path(_APP) / 'registry.sqlite'}"
+
+
+class Settings(BaseSettings):
+    """doseline settings.
+
+    Attributes
+    ----------
+    database_url
+        SQLAlchemy URL of the registry (``DOSELINE_DATABASE_URL``); SQLite file by default,
+        ``postgresql+psycopg://user@host/db`` for a server.
+    key_file
+        The deployment's pseudonymisation key (``DOSELINE_KEY_FILE``); made by
+        ``doseline init``, kept outside the database and any repository.
+    realisations_dir
+        Where Parquet stores of dose realisations are written.
+    store_shifted_dates
+        Whether exposures keep a date shifted by a per-patient offset derived from the key
+        (for calendar-period analyses); off by default, so no dates are stored at all.
+    date_shift_max_days
+        Largest shift, in days, either way.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DOSELINE_", extra="ignore")
+
+    database_url: str = Field(default_factory=_default_database_url)
+    key_file: Path = Field(default_factory=lambda: user_config_path(_APP) / "deployment.key")
+    realisations_dir: Path = Field(default_factory=lambda: user_data_path(_APP) / "realisations")
+    store_shifted_dates: bool = False
+    date_shift_max_days: int = Field(default=182, ge=1, le=3650)
+
+
+def get_settings() -> Settings:
+    """Settings as the environment gives them now."""
+    return Settings()

@@ -1,0 +1,41 @@
+"""The whole registry schema: importing this module registers every table on the metadata."""
+
+from __future__ import annotations
+
+from doseline.registry.base import Base, Deployment
+from doseline.registry.doses import DoseRealisationSet, OrganDose
+from doseline.registry.exposures import (
+    DoseReportRecord,
+    Exposure,
+    accumulated_dose,
+    ct_event,
+    irradiation_event,
+)
+from doseline.registry.people import (
+    Anthropometry,
+    Centre,
+    Condition,
+    FollowUp,
+    Outcome,
+    Patient,
+    Treatment,
+)
+
+__all__ = [
+    "Anthropometry",
+    "Base",
+    "Centre",
+    "Condition",
+    "Deployment",
+    "DoseRealisationSet",
+    "DoseReportRecord",
+    "Exposure",
+    "FollowUp",
+    "OrganDose",
+    "Outcome",
+    "Patient",
+    "Treatment",
+    "accumulated_dose",
+    "ct_event",
+    "irradiation_event",
+]
