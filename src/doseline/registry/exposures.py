@@ -112,6 +112,9 @@ class DoseReportRecord(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     number_of_events: Mapped[int] = mapped_column(Integer)
+    # Seconds from the first irradiation to the report's content time: orders the cumulative
+    # reports of one study without storing a date.
+    content_offset_s: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 

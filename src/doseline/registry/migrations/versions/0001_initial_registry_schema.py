@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:15:58.110403
+Create Date: 2026-11-25 21:16:35.360794
 """
 
 from __future__ import annotations
@@ -328,6 +328,7 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("number_of_events", sa.Integer(), nullable=False),
+        sa.Column("content_offset_s", sa.Float(), nullable=True),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.CheckConstraint(
             "status IN ('current', 'superseded', 'merged')", name=op.f("ck_dose_report_status")

@@ -1,0 +1,206 @@
+"""Ingest dose-report files and folders into the registry, on one core or several.
+
+Files are read and pseudonymised by worker processes (``jobs``), and written by this process
+in batches, one savepoint per file: a file is imported whole or not at all, a rejected file
+leaves nothing behind, and the rest of the batch goes on. At most a few batches are in flight
+at once, so memory stays flat however many files there are.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from doseline.dicom.rdsr import read_rdsr_bytes
+from doseline.errors import InvalidInputError
+from doseline.ingest.prepare import PreparedReport, prepare_report
+from doseline.ingest.store import get_or_create_centre, store_report
+from doseline.ingest.summary import IngestSummary
+from doseline.registry.database import Registry
+from doseline.registry.pseudonym import Pseudonymiser
+
+__all__ = ["FileResult", "discover_files", "ingest_paths", "parse_file"]
+
+BATCH_SIZE = 64
+
+
+@dataclass
+class FileResult:
+    """What a worker made of one file: rows to store, or the reason for rejecting it."""
+
+    source: str
+    size_bytes: int
+    prepared: PreparedReport | None = None
+    category: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class _Options:
+    key: bytes
+    strict: bool
+    store_shifted_dates: bool
+    date_shift_max_days: int
+
+
+def discover_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Every file named, and every file below every folder named, in a stable order.
+
+    Hidden files and folders (name starting with '.') are skipped.
+    """
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for root, folders, names in os.walk(path):
+                folders[:] = sorted(f for f in folders if not f.startswith("."))
+                found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        else:
+            found.append(path)
+    return found
+
+
+def parse_file(path: Path, options: _Options) -> FileResult:
+    """Read, check and pseudonymise one file (runs in a worker)."""
+    source = str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return FileResult(source, 0, category="unreadable", reason=f"{source}: {error.strerror}")
+    try:
+        report = read_rdsr_bytes(data, source=source, strict=options.strict)
+        prepared = prepare_report(
+            report,
+            Pseudonymiser(options.key),
+            store_shifted_dates=options.store_shifted_dates,
+            date_shift_max_days=options.date_shift_max_days,
+        )
+    except InvalidInputError as error:
+        return FileResult(source, len(data), category=error.code, reason=str(error))
+    return FileResult(source, len(data), prepared=prepared)
+
+
+_worker_options: _Options | None = None
+
+
+def _init_worker(options: _Options) -> None:
+    global _worker_options
+    _worker_options = options
+
+
+def _parse_batch(paths: Sequence[Path]) -> list[FileResult]:
+    assert _worker_options is not None
+    return [parse_file(path, _worker_options) for path in paths]
+
+
+def _results(files: list[Path], options: _Options, jobs: int) -> Iterator[FileResult]:
+    """Results in file order; with ``jobs`` > 1, from a bounded window of worker batches."""
+    batches = [files[i : i + BATCH_SIZE] for i in range(0, len(files), BATCH_SIZE)]
+    if jobs <= 1:
+        for batch in batches:
+            yield from (parse_file(path, options) for path in batch)
+        return
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(options,)) as pool:
+        window: deque[Future[list[FileResult]]] = deque()
+        pending = iter(batches)
+        for batch in pending:
+            window.append(pool.submit(_parse_batch, batch))
+            if len(window) >= 2 * jobs:
+                break
+        while window:
+            results = window.popleft().result()
+            next_batch = next(pending, None)
+            if next_batch is not None:
+                window.append(pool.submit(_parse_batch, next_batch))
+            yield from results
+
+
+def ingest_paths(
+    registry: Registry,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    centre: str,
+    jobs: int = 1,
+    strict: bool = True,
+    store_shifted_dates: bool = False,
+    date_shift_max_days: int = 182,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestSummary:
+    """Ingest the dose reports in ``paths`` (files and folders) for ``centre``.
+
+    Parameters
+    ----------
+    registry
+        An open registry with a deployment key.
+    paths
+        Files and folders (searched recursively).
+    centre
+        Name of the centre the reports come from (created if new).
+    jobs
+        Worker processes that read and pseudonymise files.
+    strict
+        Reject files with missing or unknown units and impossible values (default), or keep
+        them without the offending values (``False``).
+    progress
+        Called as ``progress(done, total)`` after each file.
+    """
+    if registry.pseudonymiser is None:
+        raise InvalidInputError("the registry was opened without a deployment key")
+    started = time.perf_counter()
+    files = discover_files(paths)
+    summary = IngestSummary(files=len(files))
+    options = _Options(
+        registry.pseudonymiser._key, strict, store_shifted_dates, date_shift_max_days
+    )
+    with registry.connect() as connection:
+        centre_id = get_or_create_centre(connection, centre)
+    done = 0
+    results = _results(files, options, jobs)
+    while True:
+        batch = [result for _, result in zip(range(BATCH_SIZE), results, strict=False)]
+        if not batch:
+            break
+        _write_batch(registry, batch, centre_id, summary)
+        done += len(batch)
+        if progress is not None:
+            progress(done, len(files))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_batch(
+    registry: Registry, batch: list[FileResult], centre_id: int, summary: IngestSummary
+) -> None:
+    """One transaction per batch, one savepoint per file."""
+    with registry.connect() as connection:
+        for result in batch:
+            summary.bytes_read += result.size_bytes
+            if result.prepared is None:
+                summary.reject(result.source, result.category or "rejected", result.reason or "")
+                continue
+            prepared = result.prepared
+            savepoint = connection.begin_nested()
+            try:
+                outcome = store_report(connection, prepared, centre_id)
+            except InvalidInputError as error:
+                savepoint.rollback()
+                summary.reject(prepared.source, error.code, str(error))
+                continue
+            except IntegrityError as error:
+                savepoint.rollback()
+                summary.reject(
+                    prepared.source,
+                    "conflict",
+                    f"{prepared.source}: the registry refused the report ({error.orig})",
+                )
+                continue
+            savepoint.commit()
+            summary.count(outcome.value)
+            summary.warnings.extend(prepared.warnings)
