@@ -142,7 +142,6 @@ UNIT_CODES: dict[str, UnitDefinition] = {
 _DIMENSIONLESS = frozenset({_D.COUNT, _D.RATIO})
 
 
-
 def lookup_unit(code: str) -> UnitDefinition | None:
     """The definition of a unit code, or ``None`` when the code is unknown.
 

@@ -124,7 +124,7 @@ def _u32(buf: np.ndarray, pos: int) -> int:
 
 @njit(cache=True)
 def _is_long_vr(b0: int, b1: int) -> bool:
-    for pair in _LONG_VRS:
+    for pair in _LONG_VRS:  # noqa: SIM110 (numba compiles loops, not generators)
         if pair[0] == b0 and pair[1] == b1:
             return True
     return False

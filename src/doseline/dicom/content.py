@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from enum import IntEnum
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
 from pydicom.charset import TEXT_VR_DELIMS, decode_bytes
-from pydicom.sr._snomed_dict import mapping as _snomed_mapping
 from pydicom.dataset import Dataset
+from pydicom.sr._snomed_dict import mapping as _snomed_mapping
 
 from doseline.dicom import _scan
 from doseline.errors import MalformedDicomError
@@ -32,10 +32,10 @@ _SRT_TO_SCT: dict[str, str] = _snomed_mapping["SRT"]
 
 __all__ = [
     "Code",
-    "code_key",
     "ContentTree",
     "RelationshipValues",
     "ValueTypeValues",
+    "code_key",
     "content_tree_from_bytes",
     "content_tree_from_dataset",
 ]
@@ -174,7 +174,6 @@ class ContentTree:
         return value.strip(" \x00") or None
 
 
-
 def code_key(code: Code) -> str:
     """The key doseline matches a code by: ``SCHEME:value`` with SNOMED codes made uniform.
 
@@ -230,9 +229,7 @@ def _vocabulary(
         if not np.array_equal(sub, sub[first][inverse]):  # pragma: no cover - 2**-64 odds
             raise MalformedDicomError("internal hash collision while reading codes")
     rows[present] = inverse.astype(np.int32)
-    vocabulary = [
-        tuple(bytes(table[index[f]]).rstrip(b"\x00") for table in tables) for f in first
-    ]
+    vocabulary = [tuple(bytes(table[index[f]]).rstrip(b"\x00") for table in tables) for f in first]
     del unique
     return rows, vocabulary
 
@@ -242,7 +239,12 @@ def _decode(raw: bytes, encodings: Sequence[str]) -> str:
 
 
 def _code_meanings(
-    buf: bytes, offset: np.ndarray, length: np.ndarray, rows: np.ndarray, n_codes: int,
+    buf: bytes,
+    offset: np.ndarray,
+    length: np.ndarray,
+    rows: np.ndarray,
+    *,
+    n_codes: int,
     encodings: Sequence[str],
 ) -> list[str]:
     """Meaning of each code, taken from its first occurrence."""
@@ -294,34 +296,52 @@ def content_tree_from_bytes(
     # One vocabulary for concept names, coded values and units, keyed by (value, scheme).
     n = n_items
     code_offsets = np.concatenate(
-        [offset[:, _scan.SLOT_NAME_VALUE], offset[:, _scan.SLOT_CODE_VALUE],
-         offset[:, _scan.SLOT_UNIT_VALUE]]
+        [
+            offset[:, _scan.SLOT_NAME_VALUE],
+            offset[:, _scan.SLOT_CODE_VALUE],
+            offset[:, _scan.SLOT_UNIT_VALUE],
+        ]
     )
     code_lengths = np.concatenate(
-        [length[:, _scan.SLOT_NAME_VALUE], length[:, _scan.SLOT_CODE_VALUE],
-         length[:, _scan.SLOT_UNIT_VALUE]]
+        [
+            length[:, _scan.SLOT_NAME_VALUE],
+            length[:, _scan.SLOT_CODE_VALUE],
+            length[:, _scan.SLOT_UNIT_VALUE],
+        ]
     )
     scheme_offsets = np.concatenate(
-        [offset[:, _scan.SLOT_NAME_SCHEME], offset[:, _scan.SLOT_CODE_SCHEME],
-         offset[:, _scan.SLOT_UNIT_SCHEME]]
+        [
+            offset[:, _scan.SLOT_NAME_SCHEME],
+            offset[:, _scan.SLOT_CODE_SCHEME],
+            offset[:, _scan.SLOT_UNIT_SCHEME],
+        ]
     )
     scheme_lengths = np.concatenate(
-        [length[:, _scan.SLOT_NAME_SCHEME], length[:, _scan.SLOT_CODE_SCHEME],
-         length[:, _scan.SLOT_UNIT_SCHEME]]
+        [
+            length[:, _scan.SLOT_NAME_SCHEME],
+            length[:, _scan.SLOT_CODE_SCHEME],
+            length[:, _scan.SLOT_UNIT_SCHEME],
+        ]
     )
     rows, vocabulary = _vocabulary(
         buf, [(code_offsets, code_lengths), (scheme_offsets, scheme_lengths)], [64, 16]
     )
     meaning_offsets = np.concatenate(
-        [offset[:, _scan.SLOT_NAME_MEANING], offset[:, _scan.SLOT_CODE_MEANING],
-         np.full(n, -1, dtype=np.int64)]
+        [
+            offset[:, _scan.SLOT_NAME_MEANING],
+            offset[:, _scan.SLOT_CODE_MEANING],
+            np.full(n, -1, dtype=np.int64),
+        ]
     )
     meaning_lengths = np.concatenate(
-        [length[:, _scan.SLOT_NAME_MEANING], length[:, _scan.SLOT_CODE_MEANING],
-         np.full(n, -1, dtype=np.int64)]
+        [
+            length[:, _scan.SLOT_NAME_MEANING],
+            length[:, _scan.SLOT_CODE_MEANING],
+            np.full(n, -1, dtype=np.int64),
+        ]
     )
     meanings = _code_meanings(
-        data, meaning_offsets, meaning_lengths, rows, len(vocabulary), encodings
+        data, meaning_offsets, meaning_lengths, rows, n_codes=len(vocabulary), encodings=encodings
     )
     codes = [
         Code(value.decode("ascii", "replace"), scheme.decode("ascii", "replace"), meaning)
@@ -333,8 +353,9 @@ def content_tree_from_bytes(
     numeric, numeric_count, exact = _scan.parse_numeric_values(buf, *column(_scan.SLOT_NUMERIC))
     for item in np.flatnonzero(~exact):
         numeric[item], numeric_count[item] = _parse_numeric_text(
-            data[offset[item, _scan.SLOT_NUMERIC] :][: length[item, _scan.SLOT_NUMERIC]]
-            .decode("ascii", "replace")
+            data[offset[item, _scan.SLOT_NUMERIC] :][: length[item, _scan.SLOT_NUMERIC]].decode(
+                "ascii", "replace"
+            )
         )
     return ContentTree(
         parent=parent,
@@ -476,6 +497,7 @@ def content_tree_from_dataset(dataset: Dataset) -> ContentTree:
     root = collector.add(dataset, -1)
     collector.value_type[root] = ValueTypeValues.CONTAINER
     collector.relationship[root] = RelationshipValues.NONE
+    collector.text_offset[root] = collector.text_length[root] = -1  # the document has no value
     collector.walk(dataset.get("ContentSequence", []), root)
     return ContentTree(
         parent=np.array(collector.parent, dtype=np.int32),

@@ -43,7 +43,12 @@ def parse_dt(value: object) -> datetime | None:
     if parsed is None:
         return None
     return datetime(
-        parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second,
+        parsed.year,
+        parsed.month,
+        parsed.day,
+        parsed.hour,
+        parsed.minute,
+        parsed.second,
         parsed.microsecond,
     )
 

@@ -13,27 +13,24 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.charset import convert_encodings
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_partial
 from pydicom.uid import UID
 
 from doseline.dicom import templates as tpl
 from doseline.dicom.content import (
-    Code,
     ContentTree,
     code_key,
     content_tree_from_bytes,
     content_tree_from_dataset,
 )
 from doseline.dicom.dates import age_string_days, parse_da, parse_dt
+from doseline.dicom.header import ReportHeader, read_header
 from doseline.dicom.records import RecordTable, RecordType, extract_records
 from doseline.dicom.report import (
     AccumulatedProjectionDose,
@@ -84,8 +81,21 @@ _DERIVED_EVENT_FIELDS = (
 )
 
 
-def read_rdsr(path: str | os.PathLike[str], *, strict: bool = True) -> DoseReport:
+def read_rdsr(
+    path: str | os.PathLike[str], *, strict: bool = True, engine: str = "compiled"
+) -> DoseReport:
     """Read the dose report in ``path``.
+
+    Parameters
+    ----------
+    path
+        The DICOM file.
+    strict
+        Reject values with missing or unknown units and impossible values (default), or leave
+        them out with a warning.
+    engine
+        "compiled" (default) reads the content tree with doseline's compiled scanner;
+        "pydicom" walks pydicom's datasets instead (slower; the reference implementation).
 
     Raises
     ------
@@ -101,13 +111,17 @@ def read_rdsr(path: str | os.PathLike[str], *, strict: bool = True) -> DoseRepor
         data = Path(path).read_bytes()
     except OSError as error:
         raise InvalidInputError(f"cannot read the file: {error.strerror}", source=source) from error
-    return read_rdsr_bytes(data, source=source, strict=strict)
+    return read_rdsr_bytes(data, source=source, strict=strict, engine=engine)
 
 
-def read_rdsr_bytes(data: bytes, *, source: str = "<bytes>", strict: bool = True) -> DoseReport:
+def read_rdsr_bytes(
+    data: bytes, *, source: str = "<bytes>", strict: bool = True, engine: str = "compiled"
+) -> DoseReport:
     """Read a dose report from the bytes of a DICOM file (see :func:`read_rdsr`)."""
+    if engine not in ("compiled", "pydicom"):
+        raise ValueError(f"engine must be 'compiled' or 'pydicom', not {engine!r}")
     try:
-        return _Reader(data, source, strict).read()
+        return _Reader(data, source, strict, engine == "compiled").read()
     except InvalidInputError as error:
         raise error.with_source(source) from None
 
@@ -115,36 +129,37 @@ def read_rdsr_bytes(data: bytes, *, source: str = "<bytes>", strict: bool = True
 class _Reader:
     """One pass over one file; holds the warnings collected on the way."""
 
-    def __init__(self, data: bytes, source: str, strict: bool) -> None:
+    def __init__(self, data: bytes, source: str, strict: bool, compiled: bool) -> None:
         self.data = data
         self.source = source
         self.strict = strict
+        self.compiled = compiled
         self.warnings: list[str] = []
 
     # -- reading --------------------------------------------------------------------------
 
     def read(self) -> DoseReport:
-        header, content_start = self._read_header()
+        header = read_header(self.data)
+        self.warnings.extend(header.warnings)
         kind, template_id = self._classify(header)
-        tree = self._content_tree(header, content_start)
+        tree = self._content_tree(header)
         root = self._records(tree, tpl.ROOT)
         procedure = _first(root, "procedure_reported")
         if template_id is None:
             kind = _kind_from_procedure(procedure, self.source)
         report = DoseReport(
             source=self.source,
-            sop_class_uid=str(header.get("SOPClassUID", "")),
-            sop_instance_uid=_required_uid(header, "SOPInstanceUID", self.source),
-            study_instance_uid=_required_uid(header, "StudyInstanceUID", self.source),
+            sop_class_uid=header.sop_class_uid or "",
+            sop_instance_uid=_required(header.sop_instance_uid, "SOPInstanceUID"),
+            study_instance_uid=_required(header.study_instance_uid, "StudyInstanceUID"),
+            accession_number=header.accession_number,
             kind=kind,
             template_id=template_id,
             procedure_reported=procedure,
-            study_date=parse_da(header.get("StudyDate")) or parse_da(header.get("ContentDate")),
-            content_datetime=parse_dt(
-                f"{header.get('ContentDate', '') or ''}{header.get('ContentTime', '') or ''}"
-            ),
-            modality=_text(header.get("Modality")),
-            study_description=_text(header.get("StudyDescription")),
+            study_date=parse_da(header.study_date) or parse_da(header.content_date),
+            content_datetime=parse_dt(f"{header.content_date or ''}{header.content_time or ''}"),
+            modality_type=None,
+            study_description=header.study_description,
             patient=self._patient(header),
             device=_device(header, root),
             start_of_xray_irradiation=parse_dt(_first(root, "start_of_xray_irradiation")),
@@ -166,33 +181,16 @@ class _Reader:
             )
         if report.study_date is None and report.events and report.events[0].datetime_started:
             report = replace(report, study_date=report.events[0].datetime_started.date())
-        return replace(report, warnings=tuple(self.warnings))
+        return replace(report, modality_type=_modality_type(report), warnings=tuple(self.warnings))
 
-    def _read_header(self) -> tuple[Dataset, int]:
-        if len(self.data) < 132 or self.data[128:132] != b"DICM":
-            raise NotADoseReportError(
-                "not a DICOM file (no 'DICM' marker after the 128-byte preamble)"
-            )
-        stream = io.BytesIO(self.data)
-        try:
-            header = read_partial(
-                stream, stop_when=lambda tag, vr, length: tag == 0x0040A730
-            )
-        except InvalidDicomError as error:
-            raise MalformedDicomError(f"unreadable DICOM header ({error})") from error
-        except (EOFError, ValueError, OSError, KeyError, IndexError, TypeError) as error:
-            raise MalformedDicomError(f"unreadable DICOM header ({error})") from error
-        return header, stream.tell()
-
-    def _classify(self, header: Dataset) -> tuple[ReportKindValues, str | None]:
-        sop_class = str(header.get("SOPClassUID", "") or "")
+    def _classify(self, header: ReportHeader) -> tuple[ReportKindValues, str | None]:
+        sop_class = header.sop_class_uid or ""
         if sop_class not in _SR_STORAGE_CLASSES:
             name = UID(sop_class).name if sop_class else "no SOP Class UID"
             raise NotADoseReportError(
                 f"not an X-Ray Radiation Dose SR (SOP Class: {name})", field="SOPClassUID"
             )
-        root = _first_item(header, "ConceptNameCodeSequence")
-        root_code = _code(root)
+        root_code = header.document_title
         if root_code is None or code_key(root_code) != _ROOT_KEY:
             meaning = (
                 f"'{root_code.meaning}' ({root_code.scheme} {root_code.value})"
@@ -204,8 +202,7 @@ class _Reader:
                 "Radiation Dose Report (DCM 113701) of TID 10001 and TID 10011",
                 field="ConceptNameCodeSequence",
             )
-        template = _first_item(header, "ContentTemplateSequence")
-        template_id = _text(template.get("TemplateIdentifier")) if template else None
+        template_id = header.template_id
         if template_id is not None and template_id not in _TEMPLATE_KINDS:
             raise NotADoseReportError(
                 f"a dose report of template TID {template_id}; doseline reads TID 10001 "
@@ -215,26 +212,25 @@ class _Reader:
         kind = _TEMPLATE_KINDS.get(template_id or "", ReportKindValues.PROJECTION)
         return kind, template_id
 
-    def _content_tree(self, header: Dataset, content_start: int) -> ContentTree:
-        transfer_syntax = str(header.file_meta.get("TransferSyntaxUID", ""))
-        if content_start >= len(self.data):
+    def _content_tree(self, header: ReportHeader) -> ContentTree:
+        if header.content_start >= len(self.data):
             raise NotADoseReportError("the report has no content (no Content Sequence)")
-        root = _code(_first_item(header, "ConceptNameCodeSequence"))
-        assert root is not None
-        if transfer_syntax in _FAST_TRANSFER_SYNTAXES:
-            encodings = convert_encodings(header.get("SpecificCharacterSet") or "ISO_IR 6")
+        assert header.document_title is not None
+        if self.compiled and header.transfer_syntax_uid in _FAST_TRANSFER_SYNTAXES:
             return content_tree_from_bytes(
                 self.data,
-                content_start,
-                implicit_vr=transfer_syntax == "1.2.840.10008.1.2",
-                encodings=encodings,
-                root_concept=root,
+                header.content_start,
+                implicit_vr=header.transfer_syntax_uid == "1.2.840.10008.1.2",
+                encodings=header.encodings,
+                root_concept=header.document_title,
             )
-        try:
-            dataset = pydicom.dcmread(io.BytesIO(self.data))
-            return content_tree_from_dataset(dataset)
-        except (InvalidDicomError, EOFError, ValueError, OSError, KeyError, TypeError) as error:
-            raise MalformedDicomError(f"unreadable content ({error})") from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the header pass reported them already
+            try:
+                return content_tree_from_dataset(pydicom.dcmread(io.BytesIO(self.data)))
+            # As in doseline.dicom.header: pydicom raises many types on corrupt input.
+            except Exception as error:
+                raise MalformedDicomError(f"unreadable content ({error})") from error
 
     def _records(self, tree: ContentTree, record_type: RecordType) -> RecordTable:
         table = extract_records(
@@ -284,19 +280,19 @@ class _Reader:
 
     # -- sections -------------------------------------------------------------------------
 
-    def _patient(self, header: Dataset) -> PatientCharacteristics:
-        birth = parse_da(header.get("PatientBirthDate"))
-        study = parse_da(header.get("StudyDate")) or parse_da(header.get("ContentDate"))
+    def _patient(self, header: ReportHeader) -> PatientCharacteristics:
+        birth = parse_da(header.patient_birth_date)
+        study = parse_da(header.study_date) or parse_da(header.content_date)
         age_days: int | None = None
         precision: str | None = None
         if birth and study:
             age_days, precision = (study - birth).days, "day"
         else:
-            from_age_string = age_string_days(header.get("PatientAge"))
+            from_age_string = age_string_days(header.patient_age)
             if from_age_string:
                 age_days, precision = from_age_string
-        weight = _float(header.get("PatientWeight"))
-        size_m = _float(header.get("PatientSize"))
+        weight = _float(header.patient_weight)
+        size_m = _float(header.patient_size)
         values = self._checked(
             {
                 "weight_kg": weight,
@@ -305,10 +301,10 @@ class _Reader:
             },
             "patient",
         )
-        sex = _text(header.get("PatientSex"))
+        sex = header.patient_sex
         return PatientCharacteristics(
-            patient_id=_text(header.get("PatientID")),
-            issuer_of_patient_id=_text(header.get("IssuerOfPatientID")),
+            patient_id=header.patient_id,
+            issuer_of_patient_id=header.issuer_of_patient_id,
             sex=sex.upper() if sex and sex.upper() in ("M", "F", "O") else None,
             birth_date=birth,
             age_at_exposure_days=_int_or_none(values["age_at_exposure_days"]),
@@ -436,24 +432,34 @@ def _apply_vendor_conventions(
                 values["collimated_field_area_cm2"] = field[0] * field[1] / 100.0
 
 
-def _device(header: Dataset, root: RecordTable) -> DeviceIdentity:
+def _device(header: ReportHeader, root: RecordTable) -> DeviceIdentity:
     return DeviceIdentity(
-        manufacturer=_text(header.get("Manufacturer"))
+        manufacturer=header.manufacturer
         or _str_or_none(_first(root, "device_observer_manufacturer")),
-        model_name=_text(header.get("ManufacturerModelName"))
-        or _str_or_none(_first(root, "device_observer_model_name")),
-        serial_number=_text(header.get("DeviceSerialNumber"))
+        model_name=header.model_name or _str_or_none(_first(root, "device_observer_model_name")),
+        serial_number=header.serial_number
         or _str_or_none(_first(root, "device_observer_serial_number")),
         device_observer_uid=_str_or_none(_first(root, "device_observer_uid")),
-        station_name=_text(header.get("StationName"))
-        or _str_or_none(_first(root, "device_observer_name")),
+        station_name=header.station_name or _str_or_none(_first(root, "device_observer_name")),
     )
+
+
+def _modality_type(report: DoseReport) -> str:
+    """CT, RF, MG or DX, as OpenREM classifies RDSRs (``extractors/rdsr.py``)."""
+    if report.kind is ReportKindValues.CT:
+        return "CT"
+    if report.procedure_reported == "mammography":
+        return "MG"
+    fluoroscopy = any(p.fluoro_time_s is not None for p in report.planes) or any(
+        e.event_type == "fluoroscopy" for e in report.events
+    )
+    return "RF" if fluoroscopy else "DX"
 
 
 def _kind_from_procedure(procedure: object, source: str) -> ReportKindValues:
     if procedure == "ct":
         return ReportKindValues.CT
-    if procedure == "projection":
+    if procedure in ("projection", "mammography"):
         return ReportKindValues.PROJECTION
     raise NotADoseReportError(
         f"no template identifier and no recognised 'Procedure reported' ({procedure!r})",
@@ -462,38 +468,15 @@ def _kind_from_procedure(procedure: object, source: str) -> ReportKindValues:
     )
 
 
-def _first_item(dataset: Dataset, keyword: str) -> Dataset | None:
-    sequence = dataset.get(keyword)
-    return sequence[0] if sequence else None
-
-
-def _code(item: Dataset | None) -> Code | None:
-    if item is None or not item.get("CodeValue"):
-        return None
-    return Code(
-        str(item.CodeValue).strip(),
-        str(item.get("CodingSchemeDesignator") or "").strip(),
-        str(item.get("CodeMeaning") or "").strip(),
-    )
-
-
-def _required_uid(header: Dataset, keyword: str, source: str) -> str:
-    value = _text(header.get(keyword))
+def _required(value: str | None, keyword: str) -> str:
     if not value:
-        raise NotADoseReportError("missing", source=source, field=keyword)
+        raise NotADoseReportError("missing", field=keyword)
     return value
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip(" \x00")
-    return text or None
-
-
-def _float(value: object) -> float | None:
-    text = _text(value)
-    if text is None:
+def _float(value: str | None) -> float | None:
+    text = value.strip() if value else None
+    if not text:
         return None
     try:
         return float(text)

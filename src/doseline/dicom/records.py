@@ -113,7 +113,9 @@ class RecordTable:
             else:
                 lists[name] = column.tolist()
         names = list(lists)
-        return [dict(zip(names, values, strict=True)) for values in zip(*lists.values(), strict=True)]
+        return [
+            dict(zip(names, values, strict=True)) for values in zip(*lists.values(), strict=True)
+        ]
 
 
 @cache
@@ -199,8 +201,14 @@ def extract_records(
             values = np.full(n_records, np.nan)
             if hi > lo:
                 factors = _unit_factors(
-                    tree, f_items, f_records, spec, record_type,
-                    source=source, strict=strict_units, warnings=warnings,
+                    tree,
+                    f_items,
+                    f_records,
+                    spec,
+                    record_type,
+                    source=source,
+                    strict=strict_units,
+                    warnings=warnings,
                 )
                 values[f_records] = tree.numeric[f_items] * factors
             columns[spec.name] = values

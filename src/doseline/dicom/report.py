@@ -197,6 +197,10 @@ class CTEvent:
     dose_check_accumulated_ctdivol_forward_estimate_mgy: float | None = None
     dose_check_dlp_notification_mgycm: float | None = None
     dose_check_ctdivol_notification_mgy: float | None = None
+    dose_check_dlp_alert_configured: str | None = None
+    dose_check_ctdivol_alert_configured: str | None = None
+    dose_check_dlp_notification_configured: str | None = None
+    dose_check_ctdivol_notification_configured: str | None = None
 
     @property
     def kvp(self) -> float | None:
@@ -212,8 +216,15 @@ class DoseReport:
     ----------
     source
         The file the report was read from (or a description of the stream).
+    accession_number
+        The RIS accession number: an identifier, shown by ``rdsr show --identifiers`` only and
+        never stored in the registry.
     kind
         Projection X-ray (TID 10001) or CT (TID 10011).
+    modality_type
+        "CT"; "RF" for fluoroscopy (a report with fluoroscopy totals or events), "MG" for
+        mammography, "DX" for other projection radiography: the classification OpenREM uses
+        for RDSRs, whose header Modality is always "SR".
     planes
         Accumulated dose per acquisition plane (projection reports).
     events, ct_events
@@ -228,12 +239,13 @@ class DoseReport:
     sop_class_uid: str
     sop_instance_uid: str
     study_instance_uid: str
+    accession_number: str | None
     kind: ReportKindValues
     template_id: str | None
     procedure_reported: str | None
     study_date: date | None
     content_datetime: datetime | None
-    modality: str | None
+    modality_type: str | None
     study_description: str | None
     patient: PatientCharacteristics
     device: DeviceIdentity
@@ -274,9 +286,15 @@ class DoseReport:
                 "number_of_events": self.number_of_events,
             }
         names = [
-            "kap_gycm2", "air_kerma_rp_gy", "fluoro_kap_gycm2", "fluoro_air_kerma_rp_gy",
-            "fluoro_time_s", "acquisition_kap_gycm2", "acquisition_air_kerma_rp_gy",
-            "acquisition_time_s", "acquisition_frames",
+            "kap_gycm2",
+            "air_kerma_rp_gy",
+            "fluoro_kap_gycm2",
+            "fluoro_air_kerma_rp_gy",
+            "fluoro_time_s",
+            "acquisition_kap_gycm2",
+            "acquisition_air_kerma_rp_gy",
+            "acquisition_time_s",
+            "acquisition_frames",
         ]
         out: dict[str, float | int | None] = {name: self._plane_sum(name) for name in names}
         out["number_of_events"] = self.number_of_events
@@ -289,16 +307,18 @@ class DoseReport:
         if not identifiers:
             for name in ("patient_id", "issuer_of_patient_id", "birth_date"):
                 patient.pop(name)
+        study_identifiers = {"accession_number": self.accession_number} if identifiers else {}
         patient["age_years"] = self.patient.age_years
         return {
             "source": self.source,
             "sop_class_uid": self.sop_class_uid,
             "sop_instance_uid": self.sop_instance_uid,
             "study_instance_uid": self.study_instance_uid,
+            **study_identifiers,
             "kind": self.kind.value,
             "template_id": self.template_id,
             "procedure_reported": self.procedure_reported,
-            "modality": self.modality,
+            "modality_type": self.modality_type,
             "study_date": _json(self.study_date),
             "content_datetime": _json(self.content_datetime),
             "study_description": self.study_description,
@@ -318,8 +338,10 @@ def _json(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, tuple):
-        return [_as_dict(item) if hasattr(item, "__dataclass_fields__") else _json(item)
-                for item in value]
+        return [
+            _as_dict(item) if hasattr(item, "__dataclass_fields__") else _json(item)
+            for item in value
+        ]
     return value
 
 

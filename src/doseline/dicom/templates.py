@@ -23,10 +23,10 @@ __all__ = [
     "CT_EVENT",
     "CT_SOURCE",
     "EVENT_CONCEPTS",
+    "PHILIPS_SHUTTERS",
     "PROJECTION_ACCUMULATED",
     "PROJECTION_EVENT",
     "PROJECTION_FILTER",
-    "PHILIPS_SHUTTERS",
     "ROOT",
     "key",
 ]
@@ -57,7 +57,7 @@ EVENT_CONCEPTS = (IRRADIATION_EVENT_XRAY, CT_ACQUISITION)
 PROCEDURE_KINDS = {
     key(DCM.ProjectionXRay): "projection",
     key(SCT.ComputedTomography): "ct",
-    key(SCT.Mammography): "projection",
+    key(SCT.Mammography): "mammography",
 }
 
 ACQUISITION_PLANES = {
@@ -109,8 +109,16 @@ FILTER_MATERIALS = {
     key(SCT.Lead): "Pb",
 }
 
-_SYMBOLS_BY_NAME = {"copper": "Cu", "alumin": "Al", "molybden": "Mo", "rhodium": "Rh",
-                    "silver": "Ag", "tin": "Sn", "tantal": "Ta", "lead": "Pb"}
+_SYMBOLS_BY_NAME = {
+    "copper": "Cu",
+    "alumin": "Al",
+    "molybden": "Mo",
+    "rhodium": "Rh",
+    "silver": "Ag",
+    "tin": "Sn",
+    "tantal": "Ta",
+    "lead": "Pb",
+}
 
 
 def filter_material_symbol(material: str | None) -> str | None:
@@ -315,6 +323,26 @@ CT_EVENT = RecordType(
             DCM.CtdivolNotificationValue,
             "mGy",
             _DOSE_CHECK_NOTIFICATION,
+        ),
+        CodedField(
+            "dose_check_dlp_alert_configured",
+            _keys(DCM.DLPAlertValueConfigured),
+            containers=(_DOSE_CHECK_ALERT,),
+        ),
+        CodedField(
+            "dose_check_ctdivol_alert_configured",
+            _keys(DCM.CtdivolAlertValueConfigured),
+            containers=(_DOSE_CHECK_ALERT,),
+        ),
+        CodedField(
+            "dose_check_dlp_notification_configured",
+            _keys(DCM.DLPNotificationValueConfigured),
+            containers=(_DOSE_CHECK_NOTIFICATION,),
+        ),
+        CodedField(
+            "dose_check_ctdivol_notification_configured",
+            _keys(DCM.CtdivolNotificationValueConfigured),
+            containers=(_DOSE_CHECK_NOTIFICATION,),
         ),
         TextField("comment", _keys(DCM.Comment)),
     ),

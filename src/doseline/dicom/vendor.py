@@ -6,6 +6,7 @@ applied only where the standard field is missing, and never overwrite a standard
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["philips_collimated_field_mm", "siemens_comment_fields"]
@@ -62,7 +63,7 @@ def philips_collimated_field_mm(
     (``rdsr_methods.py``) whose tests assert it on the Allura example.
     """
     values = (top_mm, bottom_mm, left_mm, right_mm, distance_source_to_detector_mm)
-    if any(v is None or v != v for v in values):
+    if any(v is None or math.isnan(v) for v in values):
         return None
     assert top_mm is not None and bottom_mm is not None and left_mm is not None
     assert right_mm is not None and distance_source_to_detector_mm is not None

@@ -91,7 +91,8 @@ _worker_options: _Options | None = None
 
 
 def _init_worker(options: _Options) -> None:
-    global _worker_options
+    """Give a worker process its options once (the key is not sent with every batch)."""
+    global _worker_options  # noqa: PLW0603 (per-process state of a pool initializer)
     _worker_options = options
 
 

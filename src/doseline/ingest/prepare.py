@@ -53,9 +53,6 @@ class PreparedReport:
         return frozenset(event["event_uid"] for event in self.events)
 
 
-_MODALITY_BY_KIND = {ReportKindValues.CT: "CT"}
-
-
 def prepare_report(
     report: DoseReport,
     pseudonymiser: Pseudonymiser,
@@ -106,9 +103,7 @@ def prepare_report(
         }
     warnings = list(report.warnings)
     if age_days is None:
-        warnings.append(
-            f"{report.source}: patient: age at exposure unknown (no birth date or age)"
-        )
+        warnings.append(f"{report.source}: patient: age at exposure unknown (no birth date or age)")
     return PreparedReport(
         source=report.source,
         sop_instance_uid=pseudonymiser.uid(report.sop_instance_uid),
@@ -124,7 +119,7 @@ def prepare_report(
         },
         exposure={
             "era": "rdsr",
-            "modality": report.modality or _MODALITY_BY_KIND.get(report.kind),
+            "modality": report.modality_type,
             "report_kind": report.kind.value,
             "procedure_description": _clip(report.study_description, 128),
             "age_at_exposure_days": age_days,

@@ -58,13 +58,23 @@ _centre = Centre.__table__
 _anthropometry = Anthropometry.__table__
 _EVENT_TABLES = {"irradiation_event": irradiation_event, "ct_event": ct_event}
 _PLANE_SUMS = (
-    "kap_gycm2", "air_kerma_rp_gy", "fluoro_kap_gycm2", "fluoro_air_kerma_rp_gy",
-    "fluoro_time_s", "acquisition_kap_gycm2", "acquisition_air_kerma_rp_gy",
-    "acquisition_time_s", "acquisition_frames",
+    "kap_gycm2",
+    "air_kerma_rp_gy",
+    "fluoro_kap_gycm2",
+    "fluoro_air_kerma_rp_gy",
+    "fluoro_time_s",
+    "acquisition_kap_gycm2",
+    "acquisition_air_kerma_rp_gy",
+    "acquisition_time_s",
+    "acquisition_frames",
 )
 _EXPOSURE_SUMS = (
-    "kap_total_gycm2", "air_kerma_rp_total_gy", "fluoro_time_total_s",
-    "acquisition_time_total_s", "acquisition_frames_total", "dlp_total_mgycm",
+    "kap_total_gycm2",
+    "air_kerma_rp_total_gy",
+    "fluoro_time_total_s",
+    "acquisition_time_total_s",
+    "acquisition_frames_total",
+    "dlp_total_mgycm",
     "number_of_events",
 )
 
@@ -98,8 +108,9 @@ def get_or_create_patient(
     A sex that contradicts the stored one is kept as stored and reported as a warning.
     """
     row = connection.execute(
-        select(_patient.c.id, _patient.c.sex, _patient.c.birth_year, _patient.c.birth_month)
-        .where(_patient.c.pseudonym == patient["pseudonym"])
+        select(_patient.c.id, _patient.c.sex, _patient.c.birth_year, _patient.c.birth_month).where(
+            _patient.c.pseudonym == patient["pseudonym"]
+        )
     ).first()
     if row is None:
         created = connection.execute(
@@ -325,9 +336,7 @@ def _merge_content(
             update(accumulated_dose).where(accumulated_dose.c.id == row.id).values(**sums)
         )
     stored = connection.execute(
-        select(*(_exposure.c[name] for name in _EXPOSURE_SUMS)).where(
-            _exposure.c.id == exposure_id
-        )
+        select(*(_exposure.c[name] for name in _EXPOSURE_SUMS)).where(_exposure.c.id == exposure_id)
     ).one()
     sums = {
         name: _add(getattr(stored, name), prepared.exposure.get(name)) for name in _EXPOSURE_SUMS

@@ -41,9 +41,7 @@ class OrganDose(Base):
     """
 
     __tablename__ = "organ_dose"
-    __table_args__ = (
-        UniqueConstraint("exposure_id", "organ", "method", "method_version"),
-    )
+    __table_args__ = (UniqueConstraint("exposure_id", "organ", "method", "method_version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     exposure_id: Mapped[int] = mapped_column(

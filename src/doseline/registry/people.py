@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from doseline.registry.base import Base, utcnow
@@ -58,12 +66,12 @@ class Anthropometry(Base):
     """Weight and height at a given age (from a dose report header or a table)."""
 
     __tablename__ = "anthropometry"
-    __table_args__ = (
-        UniqueConstraint("patient_id", "age_days", "source"),
-    )
+    __table_args__ = (UniqueConstraint("patient_id", "age_days", "source"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
     age_days: Mapped[int] = mapped_column(Integer)
     weight_kg: Mapped[float | None] = mapped_column(Float)
     height_cm: Mapped[float | None] = mapped_column(Float)
@@ -74,12 +82,12 @@ class Condition(Base):
     """A condition coded in ICD-10 (e.g. Q90 Down syndrome, Z94 transplanted organ status)."""
 
     __tablename__ = "condition"
-    __table_args__ = (
-        UniqueConstraint("patient_id", "icd10_code", "age_at_onset_days"),
-    )
+    __table_args__ = (UniqueConstraint("patient_id", "icd10_code", "age_at_onset_days"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
     icd10_code: Mapped[str] = mapped_column(String(8))
     age_at_onset_days: Mapped[int | None] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(String(128))
@@ -90,12 +98,15 @@ class Treatment(Base):
 
     __tablename__ = "treatment"
     __table_args__ = (
-        UniqueConstraint("patient_id", "treatment_type", "agent", "age_at_start_days",
-                         name="uq_treatment_course"),
+        UniqueConstraint(
+            "patient_id", "treatment_type", "agent", "age_at_start_days", name="uq_treatment_course"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
     treatment_type: Mapped[str] = mapped_column(String(32))
     agent: Mapped[str | None] = mapped_column(String(64))
     cumulative_dose: Mapped[float | None] = mapped_column(Float)
@@ -109,14 +120,24 @@ class Outcome(Base):
 
     __tablename__ = "outcome"
     __table_args__ = (
-        CheckConstraint("outcome_type IN ('cancer', 'circulatory', 'death', 'other')",
-                        name="outcome_type"),
-        UniqueConstraint("patient_id", "outcome_type", "icd10_code", "icdo3_topography",
-                         "icdo3_morphology", "age_at_diagnosis_days", name="uq_outcome_occurrence"),
+        CheckConstraint(
+            "outcome_type IN ('cancer', 'circulatory', 'death', 'other')", name="outcome_type"
+        ),
+        UniqueConstraint(
+            "patient_id",
+            "outcome_type",
+            "icd10_code",
+            "icdo3_topography",
+            "icdo3_morphology",
+            "age_at_diagnosis_days",
+            name="uq_outcome_occurrence",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
     outcome_type: Mapped[str] = mapped_column(String(16))
     icd10_code: Mapped[str | None] = mapped_column(String(8))
     icdo3_topography: Mapped[str | None] = mapped_column(String(8))  # e.g. C71.9
@@ -135,7 +156,9 @@ class FollowUp(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patient.id", ondelete="CASCADE"), index=True
+    )
     vital_status: Mapped[str] = mapped_column(String(8))
     age_at_last_contact_days: Mapped[int] = mapped_column(Integer)
     age_at_death_days: Mapped[int | None] = mapped_column(Integer)

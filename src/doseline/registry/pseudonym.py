@@ -65,7 +65,9 @@ class Pseudonymiser:
 
     def _digest(self, domain: bytes, value: str) -> bytes:
         # The domain keeps a patient ID "123" and a UID "123" from sharing a pseudonym.
-        return hmac.new(self._key, domain + b"\x00" + value.encode("utf-8"), hashlib.sha256).digest()
+        return hmac.new(
+            self._key, domain + b"\x00" + value.encode("utf-8"), hashlib.sha256
+        ).digest()
 
     @property
     def fingerprint(self) -> str:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:16:35.360794
+Create Date: 2026-11-25 21:20:30.394123
 """
 
 from __future__ import annotations
@@ -306,6 +306,10 @@ def upgrade() -> None:
         sa.Column("dose_check_accumulated_ctdivol_forward_estimate_mgy", sa.Float(), nullable=True),
         sa.Column("dose_check_dlp_notification_mgycm", sa.Float(), nullable=True),
         sa.Column("dose_check_ctdivol_notification_mgy", sa.Float(), nullable=True),
+        sa.Column("dose_check_dlp_alert_configured", sa.String(), nullable=True),
+        sa.Column("dose_check_ctdivol_alert_configured", sa.String(), nullable=True),
+        sa.Column("dose_check_dlp_notification_configured", sa.String(), nullable=True),
+        sa.Column("dose_check_ctdivol_notification_configured", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(
             ["exposure_id"],
             ["exposure.id"],
