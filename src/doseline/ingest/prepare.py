@@ -74,7 +74,9 @@ def prepare_report(
             source=report.source,
             field="PatientID",
         )
-    pseudonym = pseudonymiser.patient(patient_id, report.patient.issuer_of_patient_id)
+    # Linked by the identifier alone, so that one child's records link across files and
+    # centres even where only some modalities fill in Issuer of Patient ID.
+    pseudonym = pseudonymiser.patient(patient_id)
     birth = report.patient.birth_date
     shifted = None
     if store_shifted_dates and report.study_date is not None:

@@ -42,8 +42,17 @@ class IngestSummary:
     def rejected(self) -> int:
         return len(self.rejections)
 
-    def count(self, outcome: str) -> None:
-        self.outcomes[outcome] += 1
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] += n
+
+    def absorb(self, other: IngestSummary) -> None:
+        """Add the counts, rejections and warnings of another run to this one."""
+        self.outcomes.update(other.outcomes)
+        self.rejections.extend(other.rejections)
+        self.warnings.extend(other.warnings)
+        self.files += other.files
+        self.bytes_read += other.bytes_read
+        self.seconds += other.seconds
 
     def reject(self, source: str, category: str, reason: str) -> None:
         self.rejections.append(Rejection(source, category, reason))

@@ -96,12 +96,15 @@ class Registry:
             config.attributes["connection"] = connection
             command.downgrade(config, revision)
 
+    def current_revision(self) -> str | None:
+        """The migration the database is at (``None`` for an empty database)."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
     def schema_is_current(self) -> bool:
         """Whether the database is at the newest migration."""
-        with self.engine.connect() as connection:
-            current = MigrationContext.configure(connection).get_current_revision()
         head = ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
-        return current == head
+        return self.current_revision() == head
 
     def check_key(self) -> None:
         """Record the key fingerprint on first use; refuse a registry made with another key."""
