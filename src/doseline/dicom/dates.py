@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from pydicom.valuerep import DA, DT
@@ -27,15 +28,29 @@ def parse_da(value: object) -> date | None:
     return date(parsed.year, parsed.month, parsed.day) if parsed is not None else None
 
 
+_FULL_DT = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.(\d{1,6}))?(?:[+-]\d{4})?$")
+
+
 def parse_dt(value: object) -> datetime | None:
     """A DT value (``YYYYMMDDHHMMSS.FFFFFF&ZZXX``, trailing parts optional) as a datetime.
 
     A UTC offset, where given, is ignored: the times of a dose report are the modality's local
-    times, and doseline keeps them so.
+    times, and doseline keeps them so. The common full form is parsed directly; partial forms
+    go through pydicom's DT.
     """
     text = str(value or "").strip()
     if not text:
         return None
+    full = _FULL_DT.match(text)
+    if full:
+        year, month, day, hour, minute, second, fraction = full.groups()
+        try:
+            return datetime(
+                int(year), int(month), int(day), int(hour), int(minute), int(second),
+                int((fraction or "0").ljust(6, "0")),
+            )
+        except ValueError:
+            return None
     try:
         parsed = DT(text)
     except ValueError:
