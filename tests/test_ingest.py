@@ -34,8 +34,14 @@ from doseline.registry.people import Patient
 from rdsr_edit import events, numeric, save, variant
 
 ZEE = "openrem/RF-RDSR-Siemens-Zee.dcm"
-TABLES = [Patient.__table__, Exposure.__table__, DoseReportRecord.__table__,
-          irradiation_event, ct_event, accumulated_dose]
+TABLES = [
+    Patient.__table__,
+    Exposure.__table__,
+    DoseReportRecord.__table__,
+    irradiation_event,
+    ct_event,
+    accumulated_dose,
+]
 
 
 def counts(registry: Registry) -> dict[str, int]:
@@ -61,13 +67,12 @@ def test_shared_examples_ingest_once(registry: Registry) -> None:
     for path in dicom_files:
         try:
             readable.append(read_rdsr(path))
-        except Exception:  # noqa: BLE001 - the Varic summary report is not an RDSR
+        except Exception:  # the Varic summary report is not an RDSR
             continue
     # Zee_adjusted reuses Zee's SOP Instance UID with other content: a conflict.
     assert summary.imported == len(readable) - 1
     categories = sorted(r.category for r in summary.rejections)
-    assert categories == ["conflict", "not a dose report", "not a dose report",
-                          "not a dose report"]
+    assert categories == ["conflict", "not a dose report", "not a dose report", "not a dose report"]
     stored = counts(registry)
     imported = [r for r in readable if "Zee_adjusted" not in r.source]
     assert stored["exposure"] == len(imported)
@@ -150,8 +155,9 @@ def test_separate_partial_reports_are_merged(registry: Registry, tmp_path: Path)
 
 def test_overlapping_partial_report_is_a_conflict(registry: Registry, tmp_path: Path) -> None:
     zee = shared_rdsr(ZEE)
-    ingest_paths(registry, [save(variant(zee, keep_events=slice(0, 5)), tmp_path / "1.dcm")],
-                 centre="c")
+    ingest_paths(
+        registry, [save(variant(zee, keep_events=slice(0, 5)), tmp_path / "1.dcm")], centre="c"
+    )
     before = counts(registry)
     summary = ingest_paths(
         registry, [save(variant(zee, keep_events=slice(3, 8)), tmp_path / "2.dcm")], centre="c"
@@ -194,7 +200,8 @@ def test_bad_files_are_rejected_with_reasons_and_the_rest_goes_on(
     _ct_image(tmp_path / "ct_image.dcm")
     unknown_unit = variant(zee)
     events(unknown_unit)[2].ContentSequence[7].MeasuredValueSequence[
-        0].MeasurementUnitsCodeSequence[0].CodeValue = "furlong"
+        0
+    ].MeasurementUnitsCodeSequence[0].CodeValue = "furlong"
     save(unknown_unit, tmp_path / "unknown_unit.dcm")
     negative = variant(zee)
     numeric(events(negative)[1], "122130").NumericValue = "-1e-006"
@@ -236,11 +243,13 @@ def test_parallel_ingest_matches_serial(
         ingest_paths(registry, [RDSR_DIR], centre="c", jobs=jobs)
         with registry.engine.connect() as connection:
             rows = connection.execute(
-                select(Exposure.study_uid, Exposure.kap_total_gycm2, Exposure.content_hash)
-                .order_by(Exposure.study_uid)
+                select(
+                    Exposure.study_uid, Exposure.kap_total_gycm2, Exposure.content_hash
+                ).order_by(Exposure.study_uid)
             ).all()
-        results.append([(r[0], None if r[1] is None or math.isnan(r[1]) else r[1], r[2])
-                        for r in rows])
+        results.append(
+            [(r[0], None if r[1] is None or math.isnan(r[1]) else r[1], r[2]) for r in rows]
+        )
         registry.dispose()
     assert results[0] == results[1]
 

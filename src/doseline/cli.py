@@ -166,7 +166,9 @@ def patients_show(
         console.print(f"no patient with pseudonym {pseudonym}")
         raise typer.Exit(1)
     if as_json:
-        _print_json({"pseudonym": pseudonym, "exposures": json.loads(frame.to_json(orient="records"))})
+        _print_json(
+            {"pseudonym": pseudonym, "exposures": json.loads(frame.to_json(orient="records"))}
+        )
     else:
         sys.stdout.write(frame.to_string(index=False) + "\n")
 

@@ -88,8 +88,8 @@ def violations(field: str, values: np.ndarray) -> np.ndarray:
     NaN (absent) entries are never violations; infinities always are.
     """
     limit = limits().get(field)
-    out = np.isinf(values)
+    out: np.ndarray = np.isinf(values)
     if limit is None:
         return out
     too_low = values <= limit.minimum if limit.exclusive_minimum else values < limit.minimum
-    return out | too_low | (values > limit.maximum)
+    return np.asarray(out | too_low | (values > limit.maximum), dtype=np.bool_)

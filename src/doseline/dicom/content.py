@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
-from pydicom.charset import TEXT_VR_DELIMS, decode_bytes
+from pydicom.charset import decode_bytes
 from pydicom.dataset import Dataset
 from pydicom.sr._snomed_dict import mapping as _snomed_mapping
 
@@ -29,6 +29,8 @@ from doseline.dicom import _scan
 from doseline.errors import MalformedDicomError
 
 _SRT_TO_SCT: dict[str, str] = _snomed_mapping["SRT"]
+# Control characters that delimit text in the text VRs (PS3.5 section 6.1.3): TAB, LF, FF, CR.
+TEXT_VR_DELIMS = {0x09, 0x0A, 0x0C, 0x0D}
 
 __all__ = [
     "Code",
@@ -154,11 +156,11 @@ class ContentTree:
     def concept_mask(self, concepts: Sequence[str]) -> np.ndarray:
         """Boolean mask of the items whose concept name is one of ``concepts`` (keys)."""
         wanted = np.array([key in concepts for key in self.keys] + [False], dtype=np.bool_)
-        return wanted[self.concept]  # concept -1 picks the trailing False
+        return np.asarray(wanted[self.concept])  # concept -1 picks the trailing False
 
     @cached_property
     def _is_container(self) -> np.ndarray:
-        return self.value_type == ValueTypeValues.CONTAINER
+        return np.asarray(self.value_type == ValueTypeValues.CONTAINER)
 
     def ancestors(self, is_event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Nearest CONTAINER ancestor of each item, and the event (``is_event``) it lies in."""
@@ -379,7 +381,7 @@ def _enumerate(
 ) -> np.ndarray:
     rows, vocabulary = _vocabulary(buf, [(offset, length)], [16])
     lookup = np.array([values.get(v[0], 0) for v in vocabulary] + [0], dtype=np.uint8)
-    return lookup[rows]  # row -1 picks the trailing 0 (unknown)
+    return np.asarray(lookup[rows])  # row -1 picks the trailing 0 (unknown)
 
 
 def _add_code(codes: list[Code], code: Code) -> int:

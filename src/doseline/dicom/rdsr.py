@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pydicom
@@ -70,6 +71,7 @@ _TEMPLATE_KINDS = {"10001": ReportKindValues.PROJECTION, "10011": ReportKindValu
 _FAST_TRANSFER_SYNTAXES = frozenset(
     {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
 )
+_T = TypeVar("_T")
 _ROOT_KEY = tpl.key(tpl.DCM.XRayRadiationDoseReport)
 # Event fields computed here rather than read (their sources were checked as read).
 _DERIVED_EVENT_FIELDS = (
@@ -144,7 +146,7 @@ class _Reader:
         kind, template_id = self._classify(header)
         tree = self._content_tree(header)
         root = self._records(tree, tpl.ROOT)
-        procedure = _first(root, "procedure_reported")
+        procedure = _str_or_none(_first(root, "procedure_reported"))
         if template_id is None:
             kind = _kind_from_procedure(procedure, self.source)
         report = DoseReport(
@@ -176,8 +178,8 @@ class _Reader:
             report = replace(
                 report,
                 ct_events=self._ct_events(tree),
-                ct_dlp_total_mgycm=_first(accumulated, "dlp_mgycm"),
-                ct_number_of_events=_first(accumulated, "number_of_events"),
+                ct_dlp_total_mgycm=_float_or_none(_first(accumulated, "dlp_mgycm")),
+                ct_number_of_events=_float_or_none(_first(accumulated, "number_of_events")),
             )
         if report.study_date is None and report.events and report.events[0].datetime_started:
             report = replace(report, study_date=report.events[0].datetime_started.date())
@@ -329,11 +331,11 @@ class _Reader:
         out = []
         for i, values in enumerate(events.as_dicts()):
             values["datetime_started"] = parse_dt(values["datetime_started"])
-            event_filters = tuple(filters.get(i, ()))
+            event_filters = tuple(filters.get(i, []))
             values["filters"] = event_filters
             values["filter_cu_mm"] = _filter_sum(event_filters, "Cu")
             values["filter_al_mm"] = _filter_sum(event_filters, "Al")
-            _apply_vendor_conventions(values, shutters.get(i, ()), document_comment)
+            _apply_vendor_conventions(values, shutters.get(i, []), document_comment)
             self._checked(values, events.record_name(i), _DERIVED_EVENT_FIELDS)
             out.append(ProjectionEvent(**values))  # type: ignore[arg-type]
         return tuple(out)
@@ -363,11 +365,11 @@ def _first(table: RecordTable, name: str) -> object:
 
 
 def _grouped(
-    sub: RecordTable, events: RecordTable, make: Callable[[dict[str, object]], object]
-) -> dict[int, list[object]]:
+    sub: RecordTable, events: RecordTable, make: Callable[[dict[str, object]], _T]
+) -> dict[int, list[_T]]:
     """Sub-records (filters, sources) by the ordinal of the event holding them."""
     position = {row: i for i, row in enumerate(events.rows.tolist())}
-    grouped: dict[int, list[object]] = {}
+    grouped: dict[int, list[_T]] = {}
     for event_row, values in zip(sub.event.tolist(), sub.as_dicts(), strict=True):
         if event_row in position:
             grouped.setdefault(position[event_row], []).append(make(values))
@@ -401,7 +403,7 @@ def _filter_sum(filters: tuple[XRayFilter, ...], material: str) -> float | None:
 
 
 def _apply_vendor_conventions(
-    values: dict[str, object], shutters: list[object], document_comment: str | None
+    values: dict[str, object], shutters: list[dict[str, object]], document_comment: str | None
 ) -> None:
     """Fill standard fields from private content (never overwriting a standard value).
 
@@ -418,12 +420,11 @@ def _apply_vendor_conventions(
         values["number_of_pulses"] = frames
     if shutters and values.get("collimated_field_height_mm") is None:
         positions = shutters[0]
-        assert isinstance(positions, dict)
         field = philips_collimated_field_mm(
-            positions.get("top_mm"),
-            positions.get("bottom_mm"),
-            positions.get("left_mm"),
-            positions.get("right_mm"),
+            _float_or_none(positions.get("top_mm")),
+            _float_or_none(positions.get("bottom_mm")),
+            _float_or_none(positions.get("left_mm")),
+            _float_or_none(positions.get("right_mm")),
             _float_or_none(values.get("distance_source_to_detector_mm")),
         )
         if field is not None:

@@ -109,7 +109,9 @@ class RecordTable:
         lists: dict[str, list[object]] = {}
         for name, column in self.columns.items():
             if column.dtype.kind == "f":
-                lists[name] = np.where(np.isnan(column), None, column).tolist()
+                values = column.astype(object)
+                values[np.isnan(column)] = None
+                lists[name] = values.tolist()
             else:
                 lists[name] = column.tolist()
         names = list(lists)

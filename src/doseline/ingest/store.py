@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -51,11 +51,11 @@ __all__ = [
     "store_report",
 ]
 
-_patient = Patient.__table__
-_exposure = Exposure.__table__
-_report = DoseReportRecord.__table__
-_centre = Centre.__table__
-_anthropometry = Anthropometry.__table__
+_patient = cast(Table, Patient.__table__)
+_exposure = cast(Table, Exposure.__table__)
+_report = cast(Table, DoseReportRecord.__table__)
+_centre = cast(Table, Centre.__table__)
+_anthropometry = cast(Table, Anthropometry.__table__)
 _EVENT_TABLES = {"irradiation_event": irradiation_event, "ct_event": ct_event}
 _PLANE_SUMS = (
     "kap_gycm2",

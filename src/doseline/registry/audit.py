@@ -58,10 +58,21 @@ _PATTERNS = {
 _CODE_COLUMNS = frozenset({"pseudonym", "device_key", "content_hash", "key_fingerprint"})
 
 _SOURCE_KEYWORDS = (
-    "PatientName", "PatientID", "OtherPatientIDs", "PatientBirthDate", "AccessionNumber",
-    "ReferringPhysicianName", "PerformingPhysicianName", "OperatorsName",
-    "NameOfPhysiciansReadingStudy", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-    "StudyID", "PatientAddress", "PatientTelephoneNumbers",
+    "PatientName",
+    "PatientID",
+    "OtherPatientIDs",
+    "PatientBirthDate",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "NameOfPhysiciansReadingStudy",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "StudyID",
+    "PatientAddress",
+    "PatientTelephoneNumbers",
 )
 _MIN_SEARCH_LENGTH = 4  # shorter values (such as "M", "1") match everywhere by chance
 
@@ -111,7 +122,7 @@ def source_identifiers(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
                     encodings=convert_encodings(header.get("SpecificCharacterSet") or ""),
                     root_concept=Code("", "", ""),
                 )
-        except Exception:  # noqa: BLE001 (not DICOM or not SR: nothing more to collect)
+        except Exception:  # not DICOM or not SR: nothing more to collect
             continue
         texts = np.isin(tree.value_type, [ValueTypeValues.PNAME, ValueTypeValues.UIDREF])
         found.update(t for i in np.flatnonzero(texts) if (t := tree.text(int(i))))

@@ -118,7 +118,7 @@ class DoseReportRecord(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-def _column_type(annotation: object) -> type[Float] | type[String] | None:
+def _column_type(annotation: object) -> type[Float[float]] | type[String] | None:
     """SQL type of a report field from its annotation (``float | None`` -> Float)."""
     args = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else ()
     inner = [a for a in args if a is not type(None)] or [annotation]
