@@ -48,16 +48,18 @@ def test_rdsr_show_json_has_canonical_keys() -> None:
     assert first["primary_angle_deg"] == pytest.approx(0.1)
     assert "patient_id" not in report["patient"]  # identifiers only on request
 
-    code, output = run("rdsr", "show", str(shared_rdsr("openrem/CT-RDSR-Toshiba_DoseCheck.dcm")),
-                       "--json")
+    code, output = run(
+        "rdsr", "show", str(shared_rdsr("openrem/CT-RDSR-Toshiba_DoseCheck.dcm")), "--json"
+    )
     ct = json.loads(output)
     assert ct["totals"]["dlp_mgycm"] == 502.4
     assert ct["events"][0]["ctdivol_mgy"] == 5.3
 
 
 def test_rdsr_show_rejects_other_templates_with_status_2() -> None:
-    result = CliRunner().invoke(app, ["rdsr", "show",
-                                      str(shared_rdsr("openrem/RF-ESR-Siemens-Varic.dcm"))])
+    result = CliRunner().invoke(
+        app, ["rdsr", "show", str(shared_rdsr("openrem/RF-ESR-Siemens-Varic.dcm"))]
+    )
     assert result.exit_code != 0
 
 

@@ -46,7 +46,12 @@ def parse_dt(value: object) -> datetime | None:
         year, month, day, hour, minute, second, fraction = full.groups()
         try:
             return datetime(
-                int(year), int(month), int(day), int(hour), int(minute), int(second),
+                int(year),
+                int(month),
+                int(day),
+                int(hour),
+                int(minute),
+                int(second),
                 int((fraction or "0").ljust(6, "0")),
             )
         except ValueError:
