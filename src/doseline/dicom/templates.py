@@ -203,7 +203,8 @@ PROJECTION_EVENT = RecordType(
         _num("kvp", DCM.KVP, "kV"),
         _num("tube_current_ma", DCM.XRayTubeCurrent, "mA"),
         _num("average_tube_current_ma", DCM.AverageXRayTubeCurrent, "mA"),
-        NumericField("exposure_time_ms", _keys(DCM.ExposureTime), "ms"),
+        # 113824 in current TID 10003B; 113735, its retired predecessor, in Siemens reports.
+        NumericField("exposure_time_ms", _keys(DCM.ExposureTime, DCM.ExposureTime_Retired), "ms"),
         _num("exposure_mas", DCM.Exposure, "mA.s"),
         CodedField("fluoro_mode", _keys(DCM.FluoroMode), FLUORO_MODES),
         _num("pulse_rate_per_s", DCM.PulseRate, "/s"),
