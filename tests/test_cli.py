@@ -119,3 +119,13 @@ def test_dictionary_is_redcap_csv() -> None:
     assert code == 0
     header = output.splitlines()[0]
     assert header.startswith("Variable / Field Name,Form Name")
+
+
+def test_public_api_lists_what_it_exports() -> None:
+    import doseline
+
+    assert set(doseline.__all__) - {"__version__"} == set(doseline._EXPORTS)
+    for name in doseline.__all__:
+        assert getattr(doseline, name) is not None
+    with pytest.raises(AttributeError):
+        doseline.no_such_thing  # noqa: B018

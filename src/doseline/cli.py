@@ -230,6 +230,31 @@ def dictionary(
         out.write_text(text, encoding="utf-8")
 
 
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the synthetic data and registry.")] = Path(
+        "demo-output"
+    ),
+    patients: Annotated[int, typer.Option(min=10, help="Number of synthetic children.")] = 400,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic cohort.")] = 2026,
+    shared_rdsr: Annotated[
+        Path | None,
+        typer.Option(help="Real example dose reports to ingest too (default ../shared/data/rdsr)."),
+    ] = None,
+    jobs: Annotated[int | None, typer.Option(min=1, help="Worker processes.")] = None,
+) -> None:
+    """The main job: make a synthetic multi-centre data set, ingest it with the example RDSRs
+    into a fresh SQLite registry, and print a summary."""
+    from doseline.demo import default_shared_rdsr, run_demo
+
+    examples = shared_rdsr or default_shared_rdsr()
+    if examples is None:
+        console.print("../shared/data/rdsr not found: only the synthetic data are ingested")
+    with console.status("generating, writing and ingesting the demo data set..."):
+        result = run_demo(out, n_patients=patients, seed=seed, shared_rdsr=examples, jobs=jobs)
+    sys.stdout.write(result.to_text() + "\n")
+
+
 def main() -> None:
     """Entry point: run the app and turn doseline's errors into a message and status 2."""
     try:

@@ -40,7 +40,8 @@ class IngestSummary:
 
     @property
     def rejected(self) -> int:
-        return len(self.rejections)
+        """Number of files rejected (a table file may be rejected for several problems)."""
+        return len({r.source for r in self.rejections})
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] += n
@@ -71,20 +72,22 @@ class IngestSummary:
             "warnings": list(self.warnings),
         }
 
-    def to_text(self, *, max_warnings: int = 20) -> str:
-        """A plain-text summary for the terminal."""
+    def to_text(self, *, max_warnings: int = 20, max_rejections: int = 50) -> str:
+        """A plain-text summary for the terminal (at most ``max_rejections`` reasons and
+        ``max_warnings`` warnings are listed; the counts cover all)."""
         lines = [f"{self.files} file(s) read in {self.seconds:.1f} s"]
         for outcome in ("imported", "updated", "merged", "duplicate", "superseded"):
             if self.outcomes[outcome]:
                 lines.append(f"  {outcome:<11} {self.outcomes[outcome]}")
         lines.append(f"  {'rejected':<11} {self.rejected}")
         if self.rejections:
-            lines.append("Rejected:")
+            lines.append(f"Rejected ({len(self.rejections)} problem(s)):")
             by_category = Counter(r.category for r in self.rejections)
             for category, n in by_category.most_common():
                 lines.append(f"  {category}: {n}")
-            for rejection in self.rejections:
-                lines.append(f"  - {rejection.reason}")
+            lines.extend(f"  - {r.reason}" for r in self.rejections[:max_rejections])
+            if len(self.rejections) > max_rejections:
+                lines.append(f"  ... {len(self.rejections) - max_rejections} more")
         if self.warnings:
             lines.append(f"Warnings ({len(self.warnings)}):")
             lines.extend(f"  - {w}" for w in self.warnings[:max_warnings])
