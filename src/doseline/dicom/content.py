@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import cached_property
 from typing import NamedTuple
@@ -119,6 +119,8 @@ class ContentTree:
         The distinct codes of the document.
     buffer, encodings
         The bytes the text values are read from, and their character sets.
+    memo
+        Results derived from the tree and kept for the readers that need them again.
     """
 
     parent: np.ndarray
@@ -134,6 +136,7 @@ class ContentTree:
     codes: tuple[Code, ...]
     buffer: bytes
     encodings: tuple[str, ...]
+    memo: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return int(self.parent.shape[0])
@@ -157,14 +160,6 @@ class ContentTree:
         """Boolean mask of the items whose concept name is one of ``concepts`` (keys)."""
         wanted = np.array([key in concepts for key in self.keys] + [False], dtype=np.bool_)
         return np.asarray(wanted[self.concept])  # concept -1 picks the trailing False
-
-    @cached_property
-    def _is_container(self) -> np.ndarray:
-        return np.asarray(self.value_type == ValueTypeValues.CONTAINER)
-
-    def ancestors(self, is_event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Nearest CONTAINER ancestor of each item, and the event (``is_event``) it lies in."""
-        return _scan.nearest_ancestors(self.parent, self._is_container, is_event)
 
     def text(self, row: int) -> str | None:
         """The decoded text value of ``row`` (``None`` if it has none)."""

@@ -120,6 +120,37 @@ class RecordTable:
         ]
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """What every record type of one document shares: containers, events, and the distinct
+    (container concept, concept) pairs of the items."""
+
+    is_container: np.ndarray
+    is_event: np.ndarray
+    event_of: np.ndarray
+    candidates: np.ndarray
+    unique_pairs: np.ndarray
+    pair_inverse: np.ndarray
+    n_codes: int
+
+
+def _layout(tree: ContentTree, event_concepts: tuple[str, ...]) -> _Layout:
+    cached = tree.memo.get(("layout", event_concepts))
+    if isinstance(cached, _Layout):
+        return cached
+    is_container = np.asarray(tree.value_type == ValueTypeValues.CONTAINER)
+    is_event = is_container & tree.concept_mask(event_concepts)
+    container, event_of = _scan.nearest_ancestors(tree.parent, is_container, is_event)
+    n_codes = len(tree.keys) + 1
+    candidates = np.flatnonzero((container >= 0) & (tree.concept >= 0))
+    container_concept = tree.concept[container[candidates]]
+    pair = (container_concept.astype(np.int64) + 1) * n_codes + tree.concept[candidates]
+    unique_pairs, inverse = np.unique(pair, return_inverse=True)
+    layout = _Layout(is_container, is_event, event_of, candidates, unique_pairs, inverse, n_codes)
+    tree.memo[("layout", event_concepts)] = layout
+    return layout
+
+
 @cache
 def _field_lookup(record_type: RecordType) -> dict[tuple[str | None, str], int]:
     lookup: dict[tuple[str | None, str], int] = {}
@@ -156,36 +187,30 @@ def extract_records(
         left out and a message is appended to ``warnings``.
     """
     keys = tree.keys
-    is_container = tree.value_type == ValueTypeValues.CONTAINER
-    is_record = is_container & tree.concept_mask(record_type.concepts)
-    is_event = is_container & tree.concept_mask(event_concepts)
-    container, event_of = tree.ancestors(is_event)
-    _, owner = _scan.nearest_ancestors(tree.parent, is_container, is_record)
+    layout = _layout(tree, tuple(event_concepts))
+    is_record = layout.is_container & tree.concept_mask(record_type.concepts)
+    _, owner = _scan.nearest_ancestors(tree.parent, layout.is_container, is_record)
 
     record_rows = np.flatnonzero(is_record)
-    record_event = np.where(is_event[record_rows], record_rows, event_of[record_rows])
+    record_event = np.where(layout.is_event[record_rows], record_rows, layout.event_of[record_rows])
     n_records = record_rows.shape[0]
     ordinal = np.full(len(tree), -1, dtype=np.int64)
     ordinal[record_rows] = np.arange(n_records)
 
     # Field of each item, looked up once per distinct (container concept, concept) pair.
-    n_codes = len(keys) + 1
-    candidates = np.flatnonzero((owner >= 0) & (tree.concept >= 0))
-    container_concept = np.where(
-        container[candidates] >= 0, tree.concept[container[candidates]], -1
-    )
-    pair = (container_concept.astype(np.int64) + 1) * n_codes + tree.concept[candidates]
-    unique_pairs, inverse = np.unique(pair, return_inverse=True)
+    n_codes = layout.n_codes
     lookup = _field_lookup(record_type)
     pair_field = np.array(
         [
             lookup.get((keys[p // n_codes - 1] if p >= n_codes else None, keys[p % n_codes]), -1)
-            for p in unique_pairs.tolist()
+            for p in layout.unique_pairs.tolist()
         ],
         dtype=np.int64,
     )
+    candidates = layout.candidates
+    inverse = layout.pair_inverse
     item_field = pair_field[inverse] if candidates.size else np.zeros(0, dtype=np.int64)
-    matched = item_field >= 0
+    matched = (item_field >= 0) & (owner[candidates] >= 0)
     items, item_field = candidates[matched], item_field[matched]
     item_record = ordinal[owner[items]]
 
@@ -243,13 +268,19 @@ def _unit_factors(
     factors = np.full(items.shape[0], np.nan)
     has_number = tree.numeric_count[items] > 0
     unit_rows = tree.unit[items]
-    for unit_row in np.unique(unit_rows[has_number]).tolist():
+    numbered = unit_rows[has_number]
+    distinct = (
+        [int(numbered[0])]
+        if numbered.size and (numbered == numbered[0]).all()
+        else (np.unique(numbered).tolist())
+    )
+    for unit_row in distinct:
         selected = has_number & (unit_rows == unit_row)
         record = f"{record_type.name} {int(records[np.flatnonzero(selected)[0]]) + 1}"
         try:
             if unit_row < 0:
                 raise UnitError("the value has no unit (Measurement Units Code Sequence)")
-            factors[selected] = conversion_factor(tree.codes[unit_row].value, spec.unit)
+            factors[selected] = _factor(tree.codes[unit_row].value, spec.unit)
         except UnitError as error:
             located = UnitError(error.reason, source=source, record=record, field=spec.name)
             if strict:
@@ -257,6 +288,11 @@ def _unit_factors(
             if warnings is not None:
                 warnings.append(f"{located} (value left out)")
     return factors
+
+
+@cache
+def _factor(code: str, canonical: str) -> float:
+    return conversion_factor(code, canonical)
 
 
 def _coded_values(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
+from functools import cache
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,12 +107,12 @@ def prepare_report(
     warnings = list(report.warnings)
     if age_days is None:
         warnings.append(f"{report.source}: patient: age at exposure unknown (no birth date or age)")
-    return PreparedReport(
+    prepared = PreparedReport(
         source=report.source,
         sop_instance_uid=pseudonymiser.uid(report.sop_instance_uid),
         study_uid=pseudonymiser.uid(report.study_instance_uid),
         device_key=hashlib.sha256(device_identity.encode("utf-8")).hexdigest(),
-        content_hash=pseudonymiser.text(_canonical_content(report), "content"),
+        content_hash="",  # set below, from the rows themselves
         content_offset_s=_content_offset_s(report),
         patient={
             "pseudonym": pseudonym,
@@ -145,6 +146,8 @@ def prepare_report(
         anthropometry=anthropometry,
         warnings=warnings,
     )
+    prepared.content_hash = pseudonymiser.text(_canonical_content(prepared), "content")
+    return prepared
 
 
 def _event_rows(
@@ -197,15 +200,30 @@ def _content_offset_s(report: DoseReport) -> float | None:
     return (report.content_datetime - min(starts)).total_seconds()
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def _as_row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in skip}
+    return {name: getattr(obj, name) for name in _field_names(type(obj)) if name not in skip}
 
 
-def _canonical_content(report: DoseReport) -> str:
-    """The report's content as canonical JSON: equal for the same report however encoded."""
-    content = report.to_dict(identifiers=True)
-    content.pop("source")
-    content.pop("warnings")
+def _canonical_content(prepared: PreparedReport) -> str:
+    """The report's content as canonical JSON: the same for the same report however it was
+    encoded (transfer syntax, sequence lengths, unit spellings), different if any stored
+    value differs. The shifted date depends on settings, not on the report, and is left out.
+    """
+    content = {
+        "sop_instance_uid": prepared.sop_instance_uid,
+        "study_uid": prepared.study_uid,
+        "device_key": prepared.device_key,
+        "patient": prepared.patient,
+        "exposure": {k: v for k, v in prepared.exposure.items() if k != "shifted_date"},
+        "planes": prepared.planes,
+        "events": prepared.events,
+        "anthropometry": prepared.anthropometry,
+    }
     return json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
 
 
