@@ -260,3 +260,22 @@ def test_ingest_dispatches_tables_and_reports(sqlite_registry: Registry, tmp_pat
     summary = ingest(sqlite_registry, [tmp_path], centre="c")
     assert summary.imported >= 1
     assert counts(sqlite_registry)["patient"] == 2
+
+
+def test_identifiers_link_by_value_unless_scoped_by_issuer(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # The Canon DX and the Eurocolumbus examples share a Patient ID; only the first gives an
+    # Issuer of Patient ID ('Random').
+    files = [
+        shared_rdsr("openrem/DX-RDSR-Canon_CXDI.dcm"),
+        shared_rdsr("openrem/RF-RDSR-Eurocolumbus.dcm"),
+    ]
+    ingest_paths(registry, files, centre="c")
+    assert counts(registry)["patient"] == 1
+    scoped = Registry(f"sqlite:///{tmp_path / 'scoped.sqlite'}", registry.pseudonymiser)
+    scoped.upgrade()
+    scoped.check_key()
+    ingest_paths(scoped, files, centre="c", link_by_issuer=True)
+    assert counts(scoped)["patient"] == 2
+    scoped.dispose()

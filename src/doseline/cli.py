@@ -108,6 +108,7 @@ def ingest(
             strict=not lenient,
             store_shifted_dates=settings.store_shifted_dates,
             date_shift_max_days=settings.date_shift_max_days,
+            link_by_issuer=settings.link_by_issuer,
             progress=advance,
         )
     if as_json:

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         (for calendar-period analyses); off by default, so no dates are stored at all.
     date_shift_max_days
         Largest shift, in days, either way.
+    link_by_issuer
+        Whether a patient's pseudonym depends on the Issuer of Patient ID as well as the
+        identifier. Off by default: identifiers link by value across files and centres (a
+        national number, or one hospital's numbers), even where only some sources fill in the
+        issuer. Turn it on where centres' local numbers could clash.
     """
 
     model_config = SettingsConfigDict(env_prefix="DOSELINE_", extra="ignore")
@@ -48,6 +53,7 @@ class Settings(BaseSettings):
     realisations_dir: Path = Field(default_factory=lambda: user_data_path(_APP) / "realisations")
     store_shifted_dates: bool = False
     date_shift_max_days: int = Field(default=182, ge=1, le=3650)
+    link_by_issuer: bool = False
 
 
 def get_settings() -> Settings:

@@ -91,13 +91,19 @@ def run_demo(
         for centre in cohort.config.centres:
             folder = files.root / centre.centre_id
             summary.absorb(
-                ingest(registry, [folder], centre=f"{centre.centre_id} ({centre.country})",
-                       jobs=jobs)
+                ingest(
+                    registry,
+                    [folder],
+                    centre=f"{centre.centre_id} ({centre.country})",
+                    jobs=jobs,
+                    link_by_issuer=settings.link_by_issuer,
+                )
             )
         if shared_rdsr is not None and shared_rdsr.is_dir():
             summary.absorb(ingest(registry, [shared_rdsr], centre=SHARED_EXAMPLES_CENTRE))
         result = registry_summary(registry)
     finally:
         registry.dispose()
-    return DemoResult(data_dir, settings.database_url, summary, result,
-                      time.perf_counter() - started)
+    return DemoResult(
+        data_dir, settings.database_url, summary, result, time.perf_counter() - started
+    )

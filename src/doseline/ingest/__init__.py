@@ -24,6 +24,7 @@ def ingest(
     strict: bool = True,
     store_shifted_dates: bool = False,
     date_shift_max_days: int = 182,
+    link_by_issuer: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest every file under ``paths``: tables (.csv, .xlsx) by the data dictionary, all
@@ -43,8 +44,11 @@ def ingest(
         strict=strict,
         store_shifted_dates=store_shifted_dates,
         date_shift_max_days=date_shift_max_days,
+        link_by_issuer=link_by_issuer,
         progress=progress,
     )
     for table in tables:
-        summary.absorb(ingest_table(registry, Path(table), centre=centre))
+        summary.absorb(
+            ingest_table(registry, Path(table), centre=centre, link_by_issuer=link_by_issuer)
+        )
     return summary

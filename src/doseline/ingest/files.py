@@ -48,6 +48,7 @@ class _Options:
     strict: bool
     store_shifted_dates: bool
     date_shift_max_days: int
+    link_by_issuer: bool
 
 
 def discover_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -81,6 +82,7 @@ def parse_file(path: Path, options: _Options) -> FileResult:
             Pseudonymiser(options.key),
             store_shifted_dates=options.store_shifted_dates,
             date_shift_max_days=options.date_shift_max_days,
+            link_by_issuer=options.link_by_issuer,
         )
     except InvalidInputError as error:
         return FileResult(source, len(data), category=error.code, reason=str(error))
@@ -132,6 +134,7 @@ def ingest_paths(
     strict: bool = True,
     store_shifted_dates: bool = False,
     date_shift_max_days: int = 182,
+    link_by_issuer: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest the dose reports in ``paths`` (files and folders) for ``centre``.
@@ -149,6 +152,8 @@ def ingest_paths(
     strict
         Reject files with missing or unknown units and impossible values (default), or keep
         them without the offending values (``False``).
+    store_shifted_dates, date_shift_max_days, link_by_issuer
+        As in :class:`doseline.config.Settings`.
     progress
         Called as ``progress(done, total)`` after each file.
     """
@@ -158,7 +163,11 @@ def ingest_paths(
     files = discover_files(paths)
     summary = IngestSummary(files=len(files))
     options = _Options(
-        registry.pseudonymiser._key, strict, store_shifted_dates, date_shift_max_days
+        registry.pseudonymiser._key,
+        strict,
+        store_shifted_dates,
+        date_shift_max_days,
+        link_by_issuer,
     )
     with registry.connect() as connection:
         centre_id = get_or_create_centre(connection, centre)

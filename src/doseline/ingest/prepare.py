@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields
-from functools import cache
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from doseline.dicom.report import (
@@ -60,6 +60,7 @@ def prepare_report(
     *,
     store_shifted_dates: bool = False,
     date_shift_max_days: int = 182,
+    link_by_issuer: bool = False,
 ) -> PreparedReport:
     """Pseudonymise ``report`` and lay it out as registry rows.
 
@@ -75,9 +76,9 @@ def prepare_report(
             source=report.source,
             field="PatientID",
         )
-    # Linked by the identifier alone, so that one child's records link across files and
-    # centres even where only some modalities fill in Issuer of Patient ID.
-    pseudonym = pseudonymiser.patient(patient_id)
+    # By default linked by the identifier alone (see Settings.link_by_issuer).
+    issuer = report.patient.issuer_of_patient_id if link_by_issuer else None
+    pseudonym = pseudonymiser.patient(patient_id, issuer)
     birth = report.patient.birth_date
     shifted = None
     if store_shifted_dates and report.study_date is not None:

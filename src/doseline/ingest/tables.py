@@ -66,7 +66,12 @@ AGE_OF_DATE = {
 
 
 def ingest_table(
-    registry: Registry, path: str | os.PathLike[str], *, centre: str, form: str | None = None
+    registry: Registry,
+    path: str | os.PathLike[str],
+    *,
+    centre: str,
+    form: str | None = None,
+    link_by_issuer: bool = False,
 ) -> IngestSummary:
     """Import a CSV file, an XLSX workbook or a REDCap flat export, all or nothing.
 
@@ -81,6 +86,8 @@ def ingest_table(
         Name of the centre the records come from (created if new).
     form
         The form of a one-form CSV; recognised from its columns when not given.
+    link_by_issuer
+        Make pseudonyms from identifier and issuer (see :class:`doseline.config.Settings`).
 
     Returns
     -------
@@ -110,7 +117,7 @@ def ingest_table(
     try:
         summary.bytes_read = path.stat().st_size
         parts = read_table(path, form, dictionary, report)
-        _prepare(parts, dictionary, pseudonymiser, report)
+        _prepare(parts, dictionary, pseudonymiser, report, link_by_issuer)
         if not report.problems:
             summary.outcomes.update(write_parts(registry, parts, centre=centre, report=report))
             summary.warnings.extend(report.warnings)
@@ -154,6 +161,7 @@ def _prepare(
     dictionary: DataDictionary,
     pseudonymiser: Pseudonymiser,
     report: TableReport,
+    link_by_issuer: bool,
 ) -> None:
     """Check every cell and row, link rows to patients, turn dates into ages, pseudonymise."""
     if not parts:
@@ -166,7 +174,7 @@ def _prepare(
         _add_ages(part, dictionary, report)
         for mask, column, reason in _row_rules(part):
             report.flag(part, mask, column, reason)
-    _pseudonymise(parts, pseudonymiser)
+    _pseudonymise(parts, pseudonymiser, link_by_issuer)
 
 
 def _check_cells(part: TablePart, dictionary: DataDictionary, report: TableReport) -> None:
@@ -181,8 +189,12 @@ def _check_cells(part: TablePart, dictionary: DataDictionary, report: TableRepor
         column = target.table.c.get(target.columns.get(name, "")) if target else None
         if column is not None and isinstance(column.type, String) and column.type.length:
             too_long = part.text[name].str.len() > column.type.length
-            report.flag(part, too_long & checked.problems.isna(), name,
-                        f"the text is longer than {column.type.length} characters")
+            report.flag(
+                part,
+                too_long & checked.problems.isna(),
+                name,
+                f"the text is longer than {column.type.length} characters",
+            )
         limit = _limit_name(name, column)
         if limit is not None:
             values[name] = _check_plausible(part, name, limit, checked.values, report)
@@ -208,8 +220,11 @@ def _check_plausible(
             check_value(limit, float(numbers[position]))
         except ImplausibleValueError as error:
             problem = ImplausibleValueError(
-                error.reason, source=report.source, record=part.record(int(position)),
-                field=name, reject=error.reject,
+                error.reason,
+                source=report.source,
+                record=part.record(int(position)),
+                field=name,
+                reject=error.reject,
             )
             if problem.reject:
                 report.problems.append(problem)
@@ -224,25 +239,38 @@ def _link_patients(parts: list[TablePart], patient_form: str, report: TableRepor
     A table without an issuer column takes the issuer of the patient's row in the patients
     form; a table without a birth date takes the one given for the patient elsewhere.
     """
-    listed = pd.concat([p.values[[PATIENT_ID, ISSUER]] for p in parts if p.form == patient_form]
-                       or [pd.DataFrame(columns=[PATIENT_ID, ISSUER])]).drop_duplicates()
+    listed = pd.concat(
+        [p.values[[PATIENT_ID, ISSUER]] for p in parts if p.form == patient_form]
+        or [pd.DataFrame(columns=[PATIENT_ID, ISSUER])]
+    ).drop_duplicates()
     ambiguous = set(listed[PATIENT_ID][listed[PATIENT_ID].duplicated()])
     issuer_of = listed.drop_duplicates(PATIENT_ID).set_index(PATIENT_ID)[ISSUER]
     for part in parts:
         if ISSUER not in part.given:
-            report.flag(part, part.values[PATIENT_ID].isin(ambiguous), PATIENT_ID,
-                        "the patient_id is on several patients rows with different issuers; "
-                        f"give {ISSUER} in this table")
+            report.flag(
+                part,
+                part.values[PATIENT_ID].isin(ambiguous),
+                PATIENT_ID,
+                "the patient_id is on several patients rows with different issuers; "
+                f"give {ISSUER} in this table",
+            )
             part.values[ISSUER] = _lookup(part.values[PATIENT_ID], issuer_of)
-        part.values[KEY] = (part.values[PATIENT_ID].astype("string") + "\x1f"
-                             + part.values[ISSUER].astype("string").fillna(""))
+        part.values[KEY] = (
+            part.values[PATIENT_ID].astype("string")
+            + "\x1f"
+            + part.values[ISSUER].astype("string").fillna("")
+        )
     births = pd.concat([p.values[[KEY, BIRTH_DATE]] for p in parts]).dropna()
     if births.groupby(KEY)[BIRTH_DATE].nunique().gt(1).any():
         differing = births.groupby(KEY)[BIRTH_DATE].nunique().gt(1)
         for part in parts:
             clash = _lookup(part.values[KEY], differing).fillna(False).astype(bool)
-            report.flag(part, clash & part.values[BIRTH_DATE].notna(), BIRTH_DATE,
-                        "another row gives this patient a different birth date")
+            report.flag(
+                part,
+                clash & part.values[BIRTH_DATE].notna(),
+                BIRTH_DATE,
+                "another row gives this patient a different birth date",
+            )
     birth_of = births.groupby(KEY)[BIRTH_DATE].first()
     for part in parts:
         part.values[BIRTH] = _lookup(part.values[KEY], birth_of)
@@ -262,8 +290,12 @@ def _check_unique(part: TablePart, report: TableReport) -> None:
     present = part.values[key].notna().all(axis=1)
     first = part.lines.groupby([part.values[k] for k in key], dropna=False).transform("first")
     again = present & part.values.duplicated(key)
-    report.flag(part, again, key[-1] if key[-1] != KEY else PATIENT_ID,
-                "the record appears twice in the file (first on row " + first.astype(str) + ")")
+    report.flag(
+        part,
+        again,
+        key[-1] if key[-1] != KEY else PATIENT_ID,
+        "the record appears twice in the file (first on row " + first.astype(str) + ")",
+    )
 
 
 def _add_ages(part: TablePart, dictionary: DataDictionary, report: TableReport) -> None:
@@ -273,19 +305,32 @@ def _add_ages(part: TablePart, dictionary: DataDictionary, report: TableReport) 
         if date_name not in values:
             continue
         dates, given = values[date_name], values[age_name]
-        report.flag(part, dates.notna() & values[BIRTH].isna(), date_name,
-                    "a date needs the patient's birth_date, which this file does not give "
-                    f"(or give {age_name})")
+        report.flag(
+            part,
+            dates.notna() & values[BIRTH].isna(),
+            date_name,
+            "a date needs the patient's birth_date, which this file does not give "
+            f"(or give {age_name})",
+        )
         computed = (dates - values[BIRTH]).dt.days
         bound = dictionary.field(age_name).maximum
         maximum = bound if isinstance(bound, float) else np.inf
         report.flag(part, computed < 0, date_name, "the date is before the birth date")
-        report.flag(part, computed > maximum, date_name,
-                    f"the date is more than {maximum:g} days after the birth date")
+        report.flag(
+            part,
+            computed > maximum,
+            date_name,
+            f"the date is more than {maximum:g} days after the birth date",
+        )
         valid = computed.where((computed >= 0) & (computed <= maximum)).round().astype("Int64")
         differs = given.notna() & valid.notna() & (given != valid)
-        report.flag(part, differs, age_name, "'" + given.astype("string") + f"' disagrees with "
-                    f"{date_name} (" + valid.astype("string") + " days after the birth date)")
+        report.flag(
+            part,
+            differs,
+            age_name,
+            "'" + given.astype("string") + f"' disagrees with "
+            f"{date_name} (" + valid.astype("string") + " days after the birth date)",
+        )
         values[age_name] = given.fillna(valid)
 
 
@@ -295,26 +340,47 @@ def _row_rules(part: TablePart) -> list[tuple[pd.Series, str, str]]:
     if part.form == "patients":
         dated = values["birth_year"].notna() & values[BIRTH].notna()
         return [
-            (text["birth_month"].notna() & text["birth_year"].isna() & text[BIRTH_DATE].isna(),
-             "birth_year", "birth_month is given without birth_year"),
-            (dated & (values["birth_year"] != values[BIRTH].dt.year), "birth_year",
-             "birth_year disagrees with birth_date"),
-            (dated & (values["birth_month"] != values[BIRTH].dt.month), "birth_month",
-             "birth_month disagrees with birth_date"),
+            (
+                text["birth_month"].notna() & text["birth_year"].isna() & text[BIRTH_DATE].isna(),
+                "birth_year",
+                "birth_month is given without birth_year",
+            ),
+            (
+                dated & (values["birth_year"] != values[BIRTH].dt.year),
+                "birth_year",
+                "birth_year disagrees with birth_date",
+            ),
+            (
+                dated & (values["birth_month"] != values[BIRTH].dt.month),
+                "birth_month",
+                "birth_month disagrees with birth_date",
+            ),
         ]
     if part.form == "anthropometry":
         return [
-            (text["measurement_date"].isna() & text["age_days"].isna(), "age_days",
-             "an age is required: give age_days, or measurement_date and birth_date"),
-            (text["weight_kg"].isna() & text["height_cm"].isna(), "weight_kg",
-             "neither weight_kg nor height_cm is given"),
+            (
+                text["measurement_date"].isna() & text["age_days"].isna(),
+                "age_days",
+                "an age is required: give age_days, or measurement_date and birth_date",
+            ),
+            (
+                text["weight_kg"].isna() & text["height_cm"].isna(),
+                "weight_kg",
+                "neither weight_kg nor height_cm is given",
+            ),
         ]
     if part.form == "treatments":
         return [
-            (text["cumulative_dose"].notna() & text["cumulative_dose_unit"].isna(),
-             "cumulative_dose_unit", "cumulative_dose is given without its unit"),
-            (values["age_at_end_days"] < values["age_at_start_days"], "age_at_end_days",
-             "the treatment ends before it starts"),
+            (
+                text["cumulative_dose"].notna() & text["cumulative_dose_unit"].isna(),
+                "cumulative_dose_unit",
+                "cumulative_dose is given without its unit",
+            ),
+            (
+                values["age_at_end_days"] < values["age_at_start_days"],
+                "age_at_end_days",
+                "the treatment ends before it starts",
+            ),
         ]
     if part.form == "follow_up":
         return _follow_up_rules(part)
@@ -332,24 +398,37 @@ def _follow_up_rules(part: TablePart) -> list[tuple[pd.Series, str, str]]:
     )
     no_contact = text["last_contact_date"].isna() & text["age_at_last_contact_days"].isna()
     return [
-        (death_given.any(axis=1) & values["vital_status"].notna() & ~dead, "vital_status",
-         "death details are given but vital_status is not 'dead'"),
-        (no_contact & ~(dead & values["age_at_death_days"].notna()),
-         "age_at_last_contact_days",
-         "give last_contact_date or age_at_last_contact_days (or the death of a patient "
-         "who died)"),
-        (values["age_at_death_days"] > last, "age_at_death_days",
-         "the death is after the last contact"),
+        (
+            death_given.any(axis=1) & values["vital_status"].notna() & ~dead,
+            "vital_status",
+            "death details are given but vital_status is not 'dead'",
+        ),
+        (
+            no_contact & ~(dead & values["age_at_death_days"].notna()),
+            "age_at_last_contact_days",
+            "give last_contact_date or age_at_last_contact_days (or the death of a patient "
+            "who died)",
+        ),
+        (
+            values["age_at_death_days"] > last,
+            "age_at_death_days",
+            "the death is after the last contact",
+        ),
     ]
 
 
-def _pseudonymise(parts: list[TablePart], pseudonymiser: Pseudonymiser) -> None:
-    """Keyed pseudonyms of patient ids (with their issuer) and of procedure record ids."""
+def _pseudonymise(
+    parts: list[TablePart], pseudonymiser: Pseudonymiser, link_by_issuer: bool
+) -> None:
+    """Keyed pseudonyms of patient ids (with their issuer where ``link_by_issuer``; see
+    :class:`doseline.config.Settings`) and of procedure record ids."""
     patients = pd.concat([p.values[[KEY, PATIENT_ID, ISSUER]] for p in parts])
     unique = patients.dropna(subset=[PATIENT_ID]).drop_duplicates(KEY)
     pseudonyms = pd.Series(
         [  # one HMAC per patient
-            pseudonymiser.patient(str(patient_id), None if pd.isna(issuer) else str(issuer))
+            pseudonymiser.patient(
+                str(patient_id), None if pd.isna(issuer) or not link_by_issuer else str(issuer)
+            )
             for patient_id, issuer in zip(unique[PATIENT_ID], unique[ISSUER], strict=True)
         ],
         index=unique[KEY],
