@@ -14,16 +14,15 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pydicom
 from pydicom.uid import UID
 
 from doseline.dicom import templates as tpl
+from doseline.dicom.assemble import accumulated_doses, ct_events, projection_events
 from doseline.dicom.content import (
     ContentTree,
     code_key,
@@ -36,15 +35,12 @@ from doseline.dicom.records import RecordTable, RecordType, extract_records
 from doseline.dicom.report import (
     AccumulatedProjectionDose,
     CTEvent,
-    CTSource,
     DeviceIdentity,
     DoseReport,
     PatientCharacteristics,
     ProjectionEvent,
     ReportKindValues,
-    XRayFilter,
 )
-from doseline.dicom.vendor import philips_collimated_field_mm, siemens_comment_fields
 from doseline.errors import (
     ImplausibleValueError,
     InvalidInputError,
@@ -71,16 +67,7 @@ _TEMPLATE_KINDS = {"10001": ReportKindValues.PROJECTION, "10011": ReportKindValu
 _FAST_TRANSFER_SYNTAXES = frozenset(
     {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"}  # implicit and explicit VR little endian
 )
-_T = TypeVar("_T")
 _ROOT_KEY = tpl.key(tpl.DCM.XRayRadiationDoseReport)
-# Event fields computed here rather than read (their sources were checked as read).
-_DERIVED_EVENT_FIELDS = (
-    "filter_cu_mm",
-    "filter_al_mm",
-    "collimated_field_area_cm2",
-    "collimated_field_height_mm",
-    "collimated_field_width_mm",
-)
 
 
 def read_rdsr(
@@ -316,39 +303,21 @@ class _Reader:
         )
 
     def _planes(self, tree: ContentTree) -> tuple[AccumulatedProjectionDose, ...]:
-        planes = []
-        for values in self._records(tree, tpl.PROJECTION_ACCUMULATED).as_dicts():
-            values["plane"] = values.get("plane") or "single"
-            planes.append(AccumulatedProjectionDose(**values))  # type: ignore[arg-type]
-        return tuple(planes)
+        return accumulated_doses(self._records(tree, tpl.PROJECTION_ACCUMULATED))
 
     def _projection_events(
         self, tree: ContentTree, document_comment: str | None
     ) -> tuple[ProjectionEvent, ...]:
-        events = self._records(tree, tpl.PROJECTION_EVENT)
-        filters = _grouped(self._records(tree, tpl.PROJECTION_FILTER), events, _filter)
-        shutters = _grouped(self._records(tree, tpl.PHILIPS_SHUTTERS), events, dict)
-        out = []
-        for i, values in enumerate(events.as_dicts()):
-            values["datetime_started"] = parse_dt(values["datetime_started"])
-            event_filters = tuple(filters.get(i, []))
-            values["filters"] = event_filters
-            values["filter_cu_mm"] = _filter_sum(event_filters, "Cu")
-            values["filter_al_mm"] = _filter_sum(event_filters, "Al")
-            _apply_vendor_conventions(values, shutters.get(i, []), document_comment)
-            self._checked(values, events.record_name(i), _DERIVED_EVENT_FIELDS)
-            out.append(ProjectionEvent(**values))  # type: ignore[arg-type]
-        return tuple(out)
+        return projection_events(
+            self._records(tree, tpl.PROJECTION_EVENT),
+            self._records(tree, tpl.PROJECTION_FILTER),
+            self._records(tree, tpl.PHILIPS_SHUTTERS),
+            document_comment=document_comment,
+            check=self._check_column,
+        )
 
     def _ct_events(self, tree: ContentTree) -> tuple[CTEvent, ...]:
-        events = self._records(tree, tpl.CT_EVENT)
-        sources = _grouped(self._records(tree, tpl.CT_SOURCE), events, _ct_source)
-        out = []
-        for i, values in enumerate(events.as_dicts()):
-            values.pop("comment")
-            values["sources"] = tuple(sources.get(i, ()))
-            out.append(CTEvent(**values))  # type: ignore[arg-type]
-        return tuple(out)
+        return ct_events(self._records(tree, tpl.CT_EVENT), self._records(tree, tpl.CT_SOURCE))
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -362,75 +331,6 @@ def _first(table: RecordTable, name: str) -> object:
     if isinstance(value, float | np.floating):
         return None if np.isnan(value) else float(value)
     return value
-
-
-def _grouped(
-    sub: RecordTable, events: RecordTable, make: Callable[[dict[str, object]], _T]
-) -> dict[int, list[_T]]:
-    """Sub-records (filters, sources) by the ordinal of the event holding them."""
-    position = {row: i for i, row in enumerate(events.rows.tolist())}
-    grouped: dict[int, list[_T]] = {}
-    for event_row, values in zip(sub.event.tolist(), sub.as_dicts(), strict=True):
-        if event_row in position:
-            grouped.setdefault(position[event_row], []).append(make(values))
-    return grouped
-
-
-def _filter(values: dict[str, object]) -> XRayFilter:
-    return XRayFilter(
-        material=tpl.filter_material_symbol(_str_or_none(values["material"])),
-        filter_type=_str_or_none(values["filter_type"]),
-        thickness_min_mm=_float_or_none(values["thickness_min_mm"]),
-        thickness_max_mm=_float_or_none(values["thickness_max_mm"]),
-    )
-
-
-def _ct_source(values: dict[str, object]) -> CTSource:
-    return CTSource(
-        source_id=_str_or_none(values["source_id"]),
-        kvp=_float_or_none(values["kvp"]),
-        max_tube_current_ma=_float_or_none(values["max_tube_current_ma"]),
-        tube_current_ma=_float_or_none(values["tube_current_ma"]),
-        exposure_time_per_rotation_s=_float_or_none(values["exposure_time_per_rotation_s"]),
-    )
-
-
-def _filter_sum(filters: tuple[XRayFilter, ...], material: str) -> float | None:
-    """Total thickness of the filters of one material (filters in a beam add up)."""
-    thicknesses = [f.thickness_mm for f in filters if f.material == material]
-    present = [t for t in thicknesses if t is not None]
-    return sum(present) if present else (0.0 if filters and not thicknesses else None)
-
-
-def _apply_vendor_conventions(
-    values: dict[str, object], shutters: list[dict[str, object]], document_comment: str | None
-) -> None:
-    """Fill standard fields from private content (never overwriting a standard value).
-
-    Siemens writes the patient position in the document-level comment and the image
-    intensifier size in each event's comment; the event's own comment takes precedence.
-    """
-    comment = values.pop("comment")
-    for text in (_str_or_none(comment), document_comment):
-        for name, value in siemens_comment_fields(text).items():
-            if values.get(name) is None:
-                values[name] = value
-    frames = values.pop("philips_number_of_frames")
-    if values.get("number_of_pulses") is None and frames is not None:
-        values["number_of_pulses"] = frames
-    if shutters and values.get("collimated_field_height_mm") is None:
-        positions = shutters[0]
-        field = philips_collimated_field_mm(
-            _float_or_none(positions.get("top_mm")),
-            _float_or_none(positions.get("bottom_mm")),
-            _float_or_none(positions.get("left_mm")),
-            _float_or_none(positions.get("right_mm")),
-            _float_or_none(values.get("distance_source_to_detector_mm")),
-        )
-        if field is not None:
-            values["collimated_field_height_mm"], values["collimated_field_width_mm"] = field
-            if values.get("collimated_field_area_cm2") is None:
-                values["collimated_field_area_cm2"] = field[0] * field[1] / 100.0
 
 
 def _device(header: ReportHeader, root: RecordTable) -> DeviceIdentity:

@@ -23,7 +23,19 @@ __all__ = [
     "ProjectionEvent",
     "ReportKindValues",
     "XRayFilter",
+    "field_names",
 ]
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The field names of a report dataclass, in order (computed once per class)."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+    return names
 
 
 class ReportKindValues(StrEnum):
@@ -345,5 +357,5 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _as_dict(obj: Any) -> dict[str, Any]:
-    return {f.name: _json(getattr(obj, f.name)) for f in fields(obj)}
+def _as_dict(obj: object) -> dict[str, Any]:
+    return {name: _json(getattr(obj, name)) for name in field_names(obj.__class__)}

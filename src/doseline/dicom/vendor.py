@@ -6,8 +6,9 @@ applied only where the standard field is missing, and never overwrite a standard
 
 from __future__ import annotations
 
-import math
 import re
+
+import numpy as np
 
 __all__ = ["philips_collimated_field_mm", "siemens_comment_fields"]
 
@@ -48,24 +49,20 @@ def siemens_comment_fields(comment: str | None) -> dict[str, object]:
 
 
 def philips_collimated_field_mm(
-    top_mm: float | None,
-    bottom_mm: float | None,
-    left_mm: float | None,
-    right_mm: float | None,
-    distance_source_to_detector_mm: float | None,
-) -> tuple[float, float] | None:
+    top_mm: np.ndarray,
+    bottom_mm: np.ndarray,
+    left_mm: np.ndarray,
+    right_mm: np.ndarray,
+    distance_source_to_detector_mm: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Collimated field (height, width) in mm at the detector from Philips shutter positions.
 
     Philips Allura Xper gives each shutter's distance from the collimator centre "in the plane
     at 1 meter" (Philips Allura Xper DICOM Conformance Statement 8.2), so the field at the
     detector is the shutter span times the source-to-detector distance in metres. Height is
     the left-right span and width the top-bottom span, the assignment of OpenREM
-    (``rdsr_methods.py``) whose tests assert it on the Allura example.
+    (``rdsr_methods.py``) whose tests assert it on the Allura example. Arrays in, arrays out;
+    NaN where any input is missing.
     """
-    values = (top_mm, bottom_mm, left_mm, right_mm, distance_source_to_detector_mm)
-    if any(v is None or math.isnan(v) for v in values):
-        return None
-    assert top_mm is not None and bottom_mm is not None and left_mm is not None
-    assert right_mm is not None and distance_source_to_detector_mm is not None
     scale = distance_source_to_detector_mm / 1000.0
     return (left_mm + right_mm) * scale, (top_mm + bottom_mm) * scale

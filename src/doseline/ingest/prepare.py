@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from doseline.dicom.report import (
@@ -19,6 +18,7 @@ from doseline.dicom.report import (
     DoseReport,
     ProjectionEvent,
     ReportKindValues,
+    field_names,
 )
 from doseline.errors import InvalidInputError
 from doseline.registry.pseudonym import Pseudonymiser
@@ -201,13 +201,8 @@ def _content_offset_s(report: DoseReport) -> float | None:
     return (report.content_datetime - min(starts)).total_seconds()
 
 
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))
-
-
-def _as_row(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in _field_names(type(obj)) if name not in skip}
+def _as_row(obj: object, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in field_names(obj.__class__) if name not in skip}
 
 
 def _canonical_content(prepared: PreparedReport) -> str:
