@@ -78,7 +78,7 @@ def test_init_ingest_list_show_export_audit(env: dict[str, str], tmp_path: Path)
 
     code, output = run("ingest", str(shared_rdsr(ZEE)), "--centre", "Example", "--json")
     assert code == 0
-    assert json.loads(output)["outcomes"] == {"imported": 1}
+    assert json.loads(output)["outcomes"] == {"imported": 1, "imported:dose reports": 1}
 
     code, output = run("patients", "list", "--json")
     patients = json.loads(output)

@@ -77,8 +77,9 @@ def test_files_are_reproducible_byte_for_byte(tmp_path: Path) -> None:
     contents = []
     for again in (cohort, generate_cohort(30, seed=5)):
         buffer = io.BytesIO()
-        write_rdsr(again.dose_report(procedure["procedure_id"]), buffer,
-                   conventions=centre.conventions)
+        write_rdsr(
+            again.dose_report(procedure["procedure_id"]), buffer, conventions=centre.conventions
+        )
         contents.append(buffer.getvalue())
     assert contents[0] == contents[1]
 
@@ -104,7 +105,9 @@ def test_ages_sexes_and_growth_are_plausible(large: SyntheticCohort) -> None:
     assert medians["height_cm"].is_monotonic_increasing
     assert truth["weight_kg"].between(1.0, 150.0).all()
     assert set(procedures["procedure_type"]) == {
-        "diagnostic_catheterisation", "interventional_catheterisation"}
+        "diagnostic_catheterisation",
+        "interventional_catheterisation",
+    }
     assert (large.patients["n_procedures"] > 1).mean() > 0.1  # repeat procedures
     kinds = procedures.groupby("centre_id")["record_kind"].unique()
     assert all(set(k) == {"rdsr", "tabular", "no_dose_record"} for k in kinds)
@@ -122,8 +125,12 @@ def test_later_eras_have_lower_doses_rates_and_more_copper(large: SyntheticCohor
     copper = {}
     for era in (2, 3):  # the eras with RDSR files: 2010-2015 and from 2016
         chosen = procedures[(procedures["record_kind"] == "rdsr") & (procedures["era"] == era)]
-        events = [e for pid in chosen["procedure_id"].iloc[:40]
-                  for e in large.dose_report(pid).events if e.event_type == "fluoroscopy"]
+        events = [
+            e
+            for pid in chosen["procedure_id"].iloc[:40]
+            for e in large.dose_report(pid).events
+            if e.event_type == "fluoroscopy"
+        ]
         copper[era] = np.mean([e.filter_cu_mm for e in events])
     assert copper[3] > copper[2]
 
@@ -132,8 +139,11 @@ def _drl_from_shared_data() -> dict[tuple[str, str], float]:
     if not DRL_CSV.exists():
         pytest.skip(f"{DRL_CSV} not found")
     with DRL_CSV.open(encoding="utf-8") as handle:
-        return {(row["procedure_class"], row["band_id"]): float(row["value"])
-                for row in csv.DictReader(handle) if row["grouping"] == "weight"}
+        return {
+            (row["procedure_class"], row["band_id"]): float(row["value"])
+            for row in csv.DictReader(handle)
+            if row["grouping"] == "weight"
+        }
 
 
 def test_calibration_constants_are_the_shared_drl_table() -> None:
@@ -143,8 +153,9 @@ def test_calibration_constants_are_the_shared_drl_table() -> None:
     assert tuple(drl[("therapeutic", b)] for b in bands) == DRL_Q3_THERAPEUTIC_GYCM2
 
 
-@pytest.mark.parametrize("procedure_type", ["diagnostic_catheterisation",
-                                            "interventional_catheterisation"])
+@pytest.mark.parametrize(
+    "procedure_type", ["diagnostic_catheterisation", "interventional_catheterisation"]
+)
 def test_kap_per_weight_band_against_the_drl_third_quartile(
     large: SyntheticCohort, procedure_type: str
 ) -> None:
@@ -186,18 +197,25 @@ def test_growth_medians_at_birth_are_the_cdc_values() -> None:
     np.testing.assert_allclose(height, [49.98888408, 49.28639612])
 
 
-def test_rdsr_files_read_back_with_the_truth_totals(
-    written: tuple[SyntheticCohort, Path]
-) -> None:
+def test_rdsr_files_read_back_with_the_truth_totals(written: tuple[SyntheticCohort, Path]) -> None:
     cohort, root = written
     manifest = pd.read_csv(root / "truth_procedures.csv", keep_default_na=False)
     rdsr = manifest[manifest["record_kind"] == "rdsr"]
     assert len(rdsr) >= 8
     assert {path.parent.parent.name for path in root.glob("*/rdsr/*.dcm")} <= set(
-        manifest["centre_id"])
-    names = ("kap_gycm2", "air_kerma_rp_gy", "fluoro_kap_gycm2", "acquisition_kap_gycm2",
-             "fluoro_air_kerma_rp_gy", "acquisition_air_kerma_rp_gy", "fluoro_time_s",
-             "acquisition_time_s", "acquisition_frames")
+        manifest["centre_id"]
+    )
+    names = (
+        "kap_gycm2",
+        "air_kerma_rp_gy",
+        "fluoro_kap_gycm2",
+        "acquisition_kap_gycm2",
+        "fluoro_air_kerma_rp_gy",
+        "acquisition_air_kerma_rp_gy",
+        "fluoro_time_s",
+        "acquisition_time_s",
+        "acquisition_frames",
+    )
     for row in rdsr.itertuples():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -217,7 +235,7 @@ def test_rdsr_files_read_back_with_the_truth_totals(
 
 
 def test_rdsr_files_carry_the_vendor_units_and_synthetic_names(
-    written: tuple[SyntheticCohort, Path]
+    written: tuple[SyntheticCohort, Path],
 ) -> None:
     cohort, root = written
     for centre in cohort.config.centres:
@@ -228,37 +246,54 @@ def test_rdsr_files_carry_the_vendor_units_and_synthetic_names(
         assert str(ds.PatientName).startswith("SYNTH^CHILD")
         assert str(ds.PatientID).startswith("SYN")
         assert ds.file_meta.TransferSyntaxUID == centre.conventions.transfer_syntax
-        event = next(item for item in ds.ContentSequence
-                     if item.ConceptNameCodeSequence[0].CodeValue == "113706")
-        units = {str(i.ConceptNameCodeSequence[0].CodeValue):
-                 str(i.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue)
-                 for i in event.ContentSequence if i.ValueType == "NUM"}
+        event = next(
+            item
+            for item in ds.ContentSequence
+            if item.ConceptNameCodeSequence[0].CodeValue == "113706"
+        )
+        units = {
+            str(i.ConceptNameCodeSequence[0].CodeValue): str(
+                i.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue
+            )
+            for i in event.ContentSequence
+            if i.ValueType == "NUM"
+        }
         assert units["122130"] == centre.conventions.kap_unit
         assert units["113738"] == centre.conventions.air_kerma_unit
 
 
 def _dictionary(form: str) -> list[str]:
     with DICTIONARY.open(encoding="utf-8") as handle:
-        return [row["Variable / Field Name"] for row in csv.DictReader(handle)
-                if row["Form Name"] == form]
+        return [
+            row["Variable / Field Name"]
+            for row in csv.DictReader(handle)
+            if row["Form Name"] == form
+        ]
 
 
 def test_legacy_csv_has_the_dictionary_columns_and_the_recorded_values(
-    written: tuple[SyntheticCohort, Path]
+    written: tuple[SyntheticCohort, Path],
 ) -> None:
     cohort, root = written
     assert list(dictionary_fields("procedures")) == _dictionary("procedures")
     truth = cohort.truth_manifest().set_index("procedure_id")
     for centre in cohort.config.centres:
-        procedures = pd.read_csv(root / centre.centre_id / "legacy_procedures.csv", dtype=str,
-                                 keep_default_na=False)
-        patients = pd.read_csv(root / centre.centre_id / "legacy_patients.csv", dtype=str,
-                               keep_default_na=False)
-        assert list(procedures.columns) == ["patient_id", *[
-            f for f in _dictionary("procedures") if f != "patient_id"]]
+        procedures = pd.read_csv(
+            root / centre.centre_id / "legacy_procedures.csv", dtype=str, keep_default_na=False
+        )
+        patients = pd.read_csv(
+            root / centre.centre_id / "legacy_patients.csv", dtype=str, keep_default_na=False
+        )
+        # the birth date rides along so that procedure dates become ages at ingest
+        assert list(procedures.columns) == [
+            "patient_id",
+            "birth_date",
+            *[f for f in _dictionary("procedures") if f != "patient_id"],
+        ]
         assert list(patients.columns) == _dictionary("patients")
-        expected = truth[(truth["centre_id"] == centre.centre_id)
-                         & (truth["record_kind"] != "rdsr")]
+        expected = truth[
+            (truth["centre_id"] == centre.centre_id) & (truth["record_kind"] != "rdsr")
+        ]
         assert sorted(procedures["record_id"]) == sorted(expected.index)
         assert set(procedures["patient_id"]) == set(patients["patient_id"])
         for row in procedures.itertuples():
@@ -272,9 +307,7 @@ def test_legacy_csv_has_the_dictionary_columns_and_the_recorded_values(
             assert row.modality == "XA"
 
 
-def test_truth_tables_are_written_as_csv_and_parquet(
-    written: tuple[SyntheticCohort, Path]
-) -> None:
+def test_truth_tables_are_written_as_csv_and_parquet(written: tuple[SyntheticCohort, Path]) -> None:
     cohort, root = written
     csv_table = pd.read_csv(root / "truth_procedures.csv")
     parquet_table = pd.read_parquet(root / "truth_procedures.parquet")

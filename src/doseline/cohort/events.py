@@ -83,8 +83,9 @@ def synthetic_uid(seed: int, *parts: object) -> str:
     return f"2.25.{uuid.uuid5(uuid.NAMESPACE_OID, name).int}"
 
 
-def _split(rng: np.random.Generator, total: int, weights: npt.ArrayLike,
-           minimum: int = 1) -> npt.NDArray[np.int64]:
+def _split(
+    rng: np.random.Generator, total: int, weights: npt.ArrayLike, minimum: int = 1
+) -> npt.NDArray[np.int64]:
     """``total`` split into ``len(weights)`` integers of at least ``minimum``, in proportion
     to ``weights`` on average (multinomial), summing exactly to ``total``."""
     weights = np.asarray(weights, dtype=float)
@@ -126,8 +127,9 @@ def dose_report(
     ms = np.zeros(n, dtype=np.int64)
     ms[fluoro] = _split(rng, draw.fluoro_time_ms, rng.dirichlet(np.ones(n_f)), MIN_FLUORO_EVENT_MS)
     frames = np.zeros(n, dtype=np.int64)
-    frames[cine] = _split(rng, draw.acquisition_frames, rng.dirichlet(np.full(n_a, 2.0)),
-                          MIN_RUN_FRAMES)
+    frames[cine] = _split(
+        rng, draw.acquisition_frames, rng.dirichlet(np.full(n_a, 2.0)), MIN_RUN_FRAMES
+    )
     noise = np.exp(0.3 * rng.standard_normal(n))  # synthetic: dose rate varies per event
     kap = np.zeros(n, dtype=np.int64)
     kap[fluoro] = _split(rng, draw.fluoro_kap_ugycm2, ms[fluoro] * noise[fluoro])
@@ -138,15 +140,31 @@ def dose_report(
     kerma[cine] = _split(rng, draw.acquisition_air_kerma_ugy, kap[cine] / area_noise[cine])
 
     start = datetime.combine(draw.procedure_date, datetime.min.time()) + timedelta(
-        minutes=int(rng.integers(8 * 60, 15 * 60)))  # synthetic: started 08:00 to 15:00
+        minutes=int(rng.integers(8 * 60, 15 * 60))
+    )  # synthetic: started 08:00 to 15:00
     events: list[ProjectionEvent] = []
     clock = start
-    table = (float(rng.normal(0.0, 30.0)), float(rng.normal(0.0, 20.0)),
-             float(rng.normal(180.0, 30.0)))  # synthetic table position (mm)
+    table = (
+        float(rng.normal(0.0, 30.0)),
+        float(rng.normal(0.0, 20.0)),
+        float(rng.normal(180.0, 30.0)),
+    )  # synthetic table position (mm)
     for i in range(n):
-        event = _event(rng, draw, centre, seed=seed, i=i, is_fluoro=bool(kinds[i]),
-                       on_b=bool(on_b[i]), ms=int(ms[i]), frames=int(frames[i]),
-                       kap_u=int(kap[i]), kerma_u=int(kerma[i]), started=clock, table=table)
+        event = _event(
+            rng,
+            draw,
+            centre,
+            seed=seed,
+            i=i,
+            is_fluoro=bool(kinds[i]),
+            on_b=bool(on_b[i]),
+            ms=int(ms[i]),
+            frames=int(frames[i]),
+            kap_u=int(kap[i]),
+            kerma_u=int(kerma[i]),
+            started=clock,
+            table=table,
+        )
         events.append(event)
         duration = event.irradiation_duration_s or 0.0
         clock += timedelta(seconds=math.ceil(duration) + int(rng.integers(20, 240)))
@@ -163,36 +181,63 @@ def dose_report(
         study_date=draw.procedure_date,
         content_datetime=clock + timedelta(seconds=60),
         modality_type="RF",
-        study_description=("Interventional cardiac catheterisation" if draw.interventional
-                           else "Diagnostic cardiac catheterisation"),
+        study_description=(
+            "Interventional cardiac catheterisation"
+            if draw.interventional
+            else "Diagnostic cardiac catheterisation"
+        ),
         patient=patient,
-        device=centre.conventions.device(centre.serial_number, centre.station_name,
-                                         synthetic_uid(seed, "device", centre.centre_id)),
-        planes=tuple(_plane(plane, [e for e in events if e.plane == plane], centre)
-                     for plane in planes),
+        device=centre.conventions.device(
+            centre.serial_number,
+            centre.station_name,
+            synthetic_uid(seed, "device", centre.centre_id),
+        ),
+        planes=tuple(
+            _plane(plane, [e for e in events if e.plane == plane], centre) for plane in planes
+        ),
         events=tuple(events),
     )
 
 
 def _event(
-    rng: np.random.Generator, draw: ProcedureDraw, centre: CentreSpec, *, seed: int, i: int,
-    is_fluoro: bool, on_b: bool, ms: int, frames: int, kap_u: int, kerma_u: int,
-    started: datetime, table: tuple[float, float, float],
+    rng: np.random.Generator,
+    draw: ProcedureDraw,
+    centre: CentreSpec,
+    *,
+    seed: int,
+    i: int,
+    is_fluoro: bool,
+    on_b: bool,
+    ms: int,
+    frames: int,
+    kap_u: int,
+    kerma_u: int,
+    started: datetime,
+    table: tuple[float, float, float],
 ) -> ProjectionEvent:
     """One irradiation event with technique and geometry consistent with its dose."""
     era = draw.era
     # Synthetic: kV rises with body size from about 60 kV (3 kg) to 85 kV (70 kg); cine +5 kV.
     size = min(max(math.log(max(draw.weight_kg, 1.0) / 3.0) / math.log(70.0 / 3.0), 0.0), 1.0)
-    kvp = round(min(max(60.0 + 25.0 * size + (0.0 if is_fluoro else 5.0)
-                        + rng.normal(0.0, 2.0), 50.0), 110.0), 1)
+    kvp = round(
+        min(
+            max(60.0 + 25.0 * size + (0.0 if is_fluoro else 5.0) + rng.normal(0.0, 2.0), 50.0),
+            110.0,
+        ),
+        1,
+    )
     cu = float(rng.choice((FLUORO_CU_MM if is_fluoro else CINE_CU_MM)[era]))
     rate = draw.fluoro_pulse_rate if is_fluoro else draw.cine_frame_rate
     pulses = max(1, round(ms / 1000.0 * rate)) if is_fluoro else frames
     duration = ms / 1000.0 if is_fluoro else frames / rate
 
     source_rp = centre.source_to_isocenter_mm - RP_FROM_ISOCENTER_MM
-    output = (OUTPUT_UGY_PER_MAS_80KV_1M * (kvp / 80.0) ** 2 * math.exp(-CU_ATTENUATION_PER_MM * cu)
-              * (1000.0 / source_rp) ** 2)  # uGy/mAs at the reference point
+    output = (
+        OUTPUT_UGY_PER_MAS_80KV_1M
+        * (kvp / 80.0) ** 2
+        * math.exp(-CU_ATTENUATION_PER_MM * cu)
+        * (1000.0 / source_rp) ** 2
+    )  # uGy/mAs at the reference point
     mas_per_pulse = kerma_u / pulses / output
     # Synthetic pulse widths: 3-8 ms fluoroscopy, 4-10 ms cine; the tube current follows.
     width = float(rng.uniform(3.0, 8.0) if is_fluoro else rng.uniform(4.0, 10.0))
@@ -211,13 +256,19 @@ def _event(
     else:
         primary, secondary = rng.normal(0.0, 20.0), rng.normal(0.0, 15.0)
     rotational = not is_fluoro and era >= 2 and rng.random() < 0.03  # synthetic 3% of runs
-    protocol = (f"Paed cardiac fluoro {rate:g} p/s" if is_fluoro
-                else f"Paed cardiac cine {rate:g} f/s")
+    protocol = (
+        f"Paed cardiac fluoro {rate:g} p/s" if is_fluoro else f"Paed cardiac cine {rate:g} f/s"
+    )
     return ProjectionEvent(
         event_uid=synthetic_uid(seed, draw.procedure_id, "event", i),
         datetime_started=started,
-        event_type=("fluoroscopy" if is_fluoro else "rotational_acquisition" if rotational
-                    else "stationary_acquisition"),
+        event_type=(
+            "fluoroscopy"
+            if is_fluoro
+            else "rotational_acquisition"
+            if rotational
+            else "stationary_acquisition"
+        ),
         plane=("B" if on_b else "A") if centre.biplane else "single",
         protocol=protocol,
         target_region="Chest",
@@ -237,13 +288,18 @@ def _event(
         focal_spot_mm=centre.focal_spot_mm,
         filter_al_mm=1.0,
         filter_cu_mm=cu,
-        filters=(XRayFilter("Cu", "Strip filter", cu, cu),
-                 XRayFilter("Al", "Strip filter", 1.0, 1.0)),
+        filters=(
+            XRayFilter("Cu", "Strip filter", cu, cu),
+            XRayFilter("Al", "Strip filter", 1.0, 1.0),
+        ),
         collimated_field_area_cm2=round(height * width_mm / 100.0, 4),
         collimated_field_height_mm=height,
         collimated_field_width_mm=width_mm,
-        ii_field_size_mm=(float(rng.choice((200.0, 250.0, 320.0, 420.0)))
-                          if centre.conventions.siemens_comments else None),
+        ii_field_size_mm=(
+            float(rng.choice((200.0, 250.0, 320.0, 420.0)))
+            if centre.conventions.siemens_comments
+            else None
+        ),
         primary_angle_deg=round(float(primary), 1),
         secondary_angle_deg=round(float(secondary), 1),
         primary_end_angle_deg=round(float(primary) + 200.0, 1) if rotational else None,
@@ -263,12 +319,17 @@ def _event(
     )
 
 
-def _plane(plane: str, events: list[ProjectionEvent],
-           centre: CentreSpec) -> AccumulatedProjectionDose:
+def _plane(
+    plane: str, events: list[ProjectionEvent], centre: CentreSpec
+) -> AccumulatedProjectionDose:
     """Accumulated dose of one plane: the sums of its events (math.fsum)."""
+
     def total(name: str, kind: str | None = None) -> float:
-        return math.fsum(getattr(e, name) or 0.0 for e in events
-                         if kind is None or (e.event_type == "fluoroscopy") == (kind == "f"))
+        return math.fsum(
+            getattr(e, name) or 0.0
+            for e in events
+            if kind is None or (e.event_type == "fluoroscopy") == (kind == "f")
+        )
 
     return AccumulatedProjectionDose(
         plane=plane,

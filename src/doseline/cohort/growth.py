@@ -55,8 +55,14 @@ def growth_reference() -> dict[tuple[str, str], LMSTable]:
             return np.array([float(row[name]) if row[name] else np.nan for row in chosen])
 
         tables[key] = LMSTable(
-            key[0], key[1], column("age_months"), column("L"), column("M"), column("S"),
-            column("P5"), column("P95"),
+            key[0],
+            key[1],
+            column("age_months"),
+            column("L"),
+            column("M"),
+            column("S"),
+            column("P5"),
+            column("P95"),
         )
     return tables
 

@@ -147,19 +147,21 @@ def generate_patients(config: CohortConfig) -> pd.DataFrame:
     centre_ids = np.array([c.centre_id for c in config.centres])
     issuers = np.array([c.issuer for c in config.centres])
     numbers = np.arange(1, n + 1, dtype=np.int64)
-    return pd.DataFrame({
-        "patient_id": _ids("SYN", numbers, 7),
-        "patient_number": numbers,
-        "centre_id": centre_ids[centre],
-        "issuer_of_patient_id": issuers[centre],
-        "sex": np.where(male, "M", "F"),
-        "birth_date": _days(first - age),
-        "first_procedure_date": _days(first),
-        "first_age_days": age,
-        "z_weight": z_weight,
-        "z_height": z_height,
-        "n_planned": repeats + 1,
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": _ids("SYN", numbers, 7),
+            "patient_number": numbers,
+            "centre_id": centre_ids[centre],
+            "issuer_of_patient_id": issuers[centre],
+            "sex": np.where(male, "M", "F"),
+            "birth_date": _days(first - age),
+            "first_procedure_date": _days(first),
+            "first_age_days": age,
+            "z_weight": z_weight,
+            "z_height": z_height,
+            "n_planned": repeats + 1,
+        }
+    )
 
 
 def generate_procedures(
@@ -198,33 +200,40 @@ def generate_procedures(
 
     male = patients["sex"].to_numpy()[owner] == "M"
     weight, height = weight_height(
-        age, male,
+        age,
+        male,
         patients["z_weight"].to_numpy()[owner] + 0.3 * rng.standard_normal(n),
         patients["z_height"].to_numpy()[owner] + 0.2 * rng.standard_normal(n),
     )
     weight, height = np.round(weight, 1), np.round(height, 1)
     # Interventional share rising from 30% (1990) to 65% (2020): synthetic design choice.
     interventional = rng.random(n) < 0.30 + 0.35 * np.clip((year - 1990) / 30.0, 0.0, 1.0)
-    record_kind = np.where(year >= per_centre("rdsr_start_year"), "rdsr",
-                           np.where(year >= per_centre("tabular_start_year"), "tabular",
-                                    "no_dose_record"))
-    doses = procedure_doses(_rng(config, _DOSE_STREAM), weight, interventional, year,
-                            per_centre("practice_factor"))
+    record_kind = np.where(
+        year >= per_centre("rdsr_start_year"),
+        "rdsr",
+        np.where(year >= per_centre("tabular_start_year"), "tabular", "no_dose_record"),
+    )
+    doses = procedure_doses(
+        _rng(config, _DOSE_STREAM), weight, interventional, year, per_centre("practice_factor")
+    )
     ids = _ids("SYNP", np.arange(1, n + 1, dtype=np.int64), 8)
-    procedures = pd.DataFrame({
-        "procedure_id": ids,
-        "procedure_index": np.arange(n, dtype=np.int64),
-        "patient_id": patients["patient_id"].to_numpy()[owner],
-        "centre_id": patients["centre_id"].to_numpy()[owner],
-        "sequence": sequence + 1,
-        "procedure_date": _days(day),
-        "year": year,
-        "age_days": age,
-        "procedure_type": np.where(interventional, "interventional_catheterisation",
-                                   "diagnostic_catheterisation"),
-        "record_kind": record_kind,
-        "era": era_index(year),
-    })
+    procedures = pd.DataFrame(
+        {
+            "procedure_id": ids,
+            "procedure_index": np.arange(n, dtype=np.int64),
+            "patient_id": patients["patient_id"].to_numpy()[owner],
+            "centre_id": patients["centre_id"].to_numpy()[owner],
+            "sequence": sequence + 1,
+            "procedure_date": _days(day),
+            "year": year,
+            "age_days": age,
+            "procedure_type": np.where(
+                interventional, "interventional_catheterisation", "diagnostic_catheterisation"
+            ),
+            "record_kind": record_kind,
+            "era": era_index(year),
+        }
+    )
     truth = pd.DataFrame({"procedure_id": ids, "weight_kg": weight, "height_cm": height, **doses})
     _add_totals(truth)
     _add_recorded(procedures, truth, per_centre("kap_meter_year"), _rng(config, _RECORD_STREAM))
@@ -238,15 +247,20 @@ def _add_totals(truth: pd.DataFrame) -> None:
     truth["kap_gycm2"] = (truth["fluoro_kap_ugycm2"] + truth["acquisition_kap_ugycm2"]) * 1e-6
     truth["fluoro_air_kerma_rp_gy"] = truth["fluoro_air_kerma_ugy"] * 1e-6
     truth["acquisition_air_kerma_rp_gy"] = truth["acquisition_air_kerma_ugy"] * 1e-6
-    truth["air_kerma_rp_gy"] = (truth["fluoro_air_kerma_ugy"]
-                                + truth["acquisition_air_kerma_ugy"]) * 1e-6
+    truth["air_kerma_rp_gy"] = (
+        truth["fluoro_air_kerma_ugy"] + truth["acquisition_air_kerma_ugy"]
+    ) * 1e-6
     truth["fluoro_time_s"] = truth["fluoro_time_ms"] / 1000.0
     truth["acquisition_time_s"] = truth["acquisition_frames"] / truth["cine_frame_rate"]
     truth["number_of_events"] = truth["n_fluoro_events"] + truth["n_acquisition_events"]
 
 
-def _add_recorded(procedures: pd.DataFrame, truth: pd.DataFrame,
-                  kap_meter_year: npt.NDArray[np.float64], rng: np.random.Generator) -> None:
+def _add_recorded(
+    procedures: pd.DataFrame,
+    truth: pd.DataFrame,
+    kap_meter_year: npt.NDArray[np.float64],
+    rng: np.random.Generator,
+) -> None:
     """What the centre recorded (NaN where not): completeness rates are synthetic choices."""
     n = len(procedures)
     tabular = (procedures["record_kind"] == "tabular").to_numpy()
@@ -258,19 +272,25 @@ def _add_recorded(procedures: pd.DataFrame, truth: pd.DataFrame,
         return np.where(mask, values.to_numpy(dtype=float), np.nan)
 
     procedures["recorded_weight_kg"] = kept(
-        (tabular & (draws[0] < 0.85)) | (rdsr & (draws[0] < 0.9)), truth["weight_kg"])
+        (tabular & (draws[0] < 0.85)) | (rdsr & (draws[0] < 0.9)), truth["weight_kg"]
+    )
     procedures["recorded_height_cm"] = kept(
-        (tabular & (draws[1] < 0.6)) | (rdsr & (draws[1] < 0.7)), truth["height_cm"])
+        (tabular & (draws[1] < 0.6)) | (rdsr & (draws[1] < 0.7)), truth["height_cm"]
+    )
     # Tabular dose indicators, rounded as written by hand in a cath-lab log (synthetic).
-    procedures["recorded_kap_gycm2"] = kept(tabular & has_meter & (draws[2] < 0.9),
-                                            truth["kap_gycm2"].round(2))
-    procedures["recorded_fluoro_time_s"] = kept(tabular & (draws[3] < 0.95),
-                                                truth["fluoro_time_s"].round(0))
+    procedures["recorded_kap_gycm2"] = kept(
+        tabular & has_meter & (draws[2] < 0.9), truth["kap_gycm2"].round(2)
+    )
+    procedures["recorded_fluoro_time_s"] = kept(
+        tabular & (draws[3] < 0.95), truth["fluoro_time_s"].round(0)
+    )
     procedures["recorded_air_kerma_rp_gy"] = kept(
         tabular & has_meter & (procedures["year"].to_numpy() >= 2006) & (draws[4] < 0.5),
-        truth["air_kerma_rp_gy"].round(3))
-    procedures["recorded_acquisition_frames"] = kept(tabular & has_meter & (draws[5] < 0.3),
-                                                     truth["acquisition_frames"])
+        truth["air_kerma_rp_gy"].round(3),
+    )
+    procedures["recorded_acquisition_frames"] = kept(
+        tabular & has_meter & (draws[5] < 0.3), truth["acquisition_frames"]
+    )
 
 
 @dataclass
@@ -316,10 +336,12 @@ class SyntheticCohort:
         birth = pd.Timestamp(patient["birth_date"]).date()
         when = pd.Timestamp(p["procedure_date"]).date()
         draw = ProcedureDraw(
-            procedure_id=procedure_id, procedure_index=int(p["procedure_index"]),
+            procedure_id=procedure_id,
+            procedure_index=int(p["procedure_index"]),
             procedure_date=when,
             interventional=p["procedure_type"] == "interventional_catheterisation",
-            weight_kg=float(t["weight_kg"]), era=int(p["era"]),
+            weight_kg=float(t["weight_kg"]),
+            era=int(p["era"]),
             fluoro_kap_ugycm2=int(t["fluoro_kap_ugycm2"]),
             acquisition_kap_ugycm2=int(t["acquisition_kap_ugycm2"]),
             fluoro_air_kerma_ugy=int(t["fluoro_air_kerma_ugy"]),
@@ -337,12 +359,16 @@ class SyntheticCohort:
         characteristics = PatientCharacteristics(
             patient_id=str(patient["patient_id"]),
             issuer_of_patient_id=str(patient["issuer_of_patient_id"]),
-            sex=str(patient["sex"]), birth_date=birth, age_at_exposure_days=(when - birth).days,
-            age_precision="day", weight_kg=_or_none(p["recorded_weight_kg"]),
+            sex=str(patient["sex"]),
+            birth_date=birth,
+            age_at_exposure_days=(when - birth).days,
+            age_precision="day",
+            weight_kg=_or_none(p["recorded_weight_kg"]),
             height_cm=_or_none(p["recorded_height_cm"]),
         )
-        return dose_report(draw, characteristics, self.centre(str(p["centre_id"])),
-                           self.config.seed)
+        return dose_report(
+            draw, characteristics, self.centre(str(p["centre_id"])), self.config.seed
+        )
 
     @cached_property
     def _procedure_rows(self) -> dict[str, int]:
@@ -366,11 +392,13 @@ class SyntheticCohort:
         manifest = self.procedures.merge(self.truth, on="procedure_id", validate="one_to_one")
         is_rdsr = manifest["record_kind"] == "rdsr"
         manifest["rdsr_file"] = np.where(
-            is_rdsr, manifest["centre_id"] + "/rdsr/" + manifest["procedure_id"] + ".dcm", "")
+            is_rdsr, manifest["centre_id"] + "/rdsr/" + manifest["procedure_id"] + ".dcm", ""
+        )
         return manifest
 
-    def write(self, directory: str | os.PathLike[str], *, parquet: bool = False,
-              jobs: int = 1) -> CohortFiles:
+    def write(
+        self, directory: str | os.PathLike[str], *, parquet: bool = False, jobs: int = 1
+    ) -> CohortFiles:
         """Write the centres' files and the truth manifest (:func:`doseline.cohort.files.
         write_cohort`; ``jobs`` processes write the RDSR files)."""
         return write_cohort(self, directory, parquet=parquet, jobs=jobs)
@@ -395,9 +423,11 @@ def generate_cohort(config: CohortConfig | int = 1000, seed: int = 0) -> Synthet
     procedures["sop_instance_uid"] = ""
     procedures["study_instance_uid"] = ""
     procedures.loc[rdsr, "sop_instance_uid"] = [
-        synthetic_uid(seed, pid, "sop") for pid in procedures.loc[rdsr, "procedure_id"]]
+        synthetic_uid(seed, pid, "sop") for pid in procedures.loc[rdsr, "procedure_id"]
+    ]
     procedures.loc[rdsr, "study_instance_uid"] = [
-        synthetic_uid(seed, pid, "study") for pid in procedures.loc[rdsr, "procedure_id"]]
+        synthetic_uid(seed, pid, "study") for pid in procedures.loc[rdsr, "procedure_id"]
+    ]
     counts = procedures.groupby("patient_id").size()
     patients["n_procedures"] = patients["patient_id"].map(counts).fillna(0).astype(np.int64)
     return SyntheticCohort(config, patients, procedures, truth)

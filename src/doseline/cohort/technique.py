@@ -45,7 +45,11 @@ IntArray = npt.NDArray[np.int64]
 # Weight bands (kg, lower inclusive) and third quartiles of PKA (Gy.cm2): Ubeda et al. 2022
 # (OPRIPALC), shared/data/drl/opripalc_2022_paediatric_ic_regional_drl.csv, grouping "weight".
 DRL_WEIGHT_BANDS_KG: tuple[tuple[float, float], ...] = (
-    (0.0, 5.0), (5.0, 15.0), (15.0, 30.0), (30.0, 50.0), (50.0, 80.0),
+    (0.0, 5.0),
+    (5.0, 15.0),
+    (15.0, 30.0),
+    (30.0, 50.0),
+    (50.0, 80.0),
 )
 DRL_Q3_DIAGNOSTIC_GYCM2 = (3.0, 4.5, 8.1, 9.2, 26.8)
 DRL_Q3_THERAPEUTIC_GYCM2 = (3.7, 4.3, 7.3, 16.1, 53.4)
@@ -218,8 +222,12 @@ def procedure_doses(
     n = weight.shape[0]
     era = era_index(years)
 
-    median = (kap_q3_gycm2(weight, interv) * np.exp(-_Z75 * KAP_LOG_SD)
-              * era_dose_factor(years) * np.asarray(practice_factor, dtype=float))
+    median = (
+        kap_q3_gycm2(weight, interv)
+        * np.exp(-_Z75 * KAP_LOG_SD)
+        * era_dose_factor(years)
+        * np.asarray(practice_factor, dtype=float)
+    )
     kap = median * np.exp(KAP_LOG_SD * rng.standard_normal(n))
     mean_share = np.asarray(ACQUISITION_KAP_FRACTION)[interv]
     share = rng.beta(10.0 * mean_share, 10.0 * (1.0 - mean_share))
@@ -230,8 +238,11 @@ def procedure_doses(
     kap_cine = np.maximum(np.rint(kap * share * 1e6), 1000 * n_cine).astype(np.int64)
     kap_fluoro = np.maximum(np.rint(kap * (1 - share) * 1e6), 1000 * n_fluoro).astype(np.int64)
 
-    area = (FIELD_AREA_RP_CM2 * (np.clip(weight, 1.0, None) / 3.5) ** FIELD_AREA_EXPONENT
-            * np.exp(0.15 * rng.standard_normal(n)))
+    area = (
+        FIELD_AREA_RP_CM2
+        * (np.clip(weight, 1.0, None) / 3.5) ** FIELD_AREA_EXPONENT
+        * np.exp(0.15 * rng.standard_normal(n))
+    )
     ak_fluoro = np.maximum(np.rint(kap_fluoro / area), n_fluoro).astype(np.int64)
     ak_cine = np.maximum(np.rint(kap_cine / (1.1 * area)), n_cine).astype(np.int64)
 

@@ -213,4 +213,5 @@ def _write_batch(
                 continue
             savepoint.commit()
             summary.count(outcome.value)
+            summary.count(f"{outcome.value}:dose reports")
             summary.warnings.extend(prepared.warnings)

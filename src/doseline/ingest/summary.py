@@ -21,7 +21,11 @@ class Rejection:
 @dataclass
 class IngestSummary:
     """Counts by outcome (imported, updated, merged, duplicate, superseded), rejections and
-    warnings of one ingest run."""
+    warnings of one ingest run.
+
+    ``outcomes`` holds the totals under the outcome's name and, under ``"outcome:kind"``, the
+    same counts by kind of record ("dose reports", and the forms of the tables).
+    """
 
     outcomes: Counter[str] = field(default_factory=Counter)
     rejections: list[Rejection] = field(default_factory=list)
@@ -78,7 +82,14 @@ class IngestSummary:
         lines = [f"{self.files} file(s) read in {self.seconds:.1f} s"]
         for outcome in ("imported", "updated", "merged", "duplicate", "superseded"):
             if self.outcomes[outcome]:
-                lines.append(f"  {outcome:<11} {self.outcomes[outcome]}")
+                parts = sorted(
+                    (key.split(":", 1)[1], n)
+                    for key, n in self.outcomes.items()
+                    if key.startswith(f"{outcome}:") and n
+                )
+                detail = ", ".join(f"{what} {n}" for what, n in parts)
+                suffix = f" ({detail})" if detail else ""
+                lines.append(f"  {outcome:<11} {self.outcomes[outcome]}{suffix}")
         lines.append(f"  {'rejected':<11} {self.rejected}")
         if self.rejections:
             lines.append(f"Rejected ({len(self.rejections)} problem(s)):")

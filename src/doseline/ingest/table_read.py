@@ -334,8 +334,12 @@ def _flat_parts(
     instrument = text[_INSTRUMENT]
     repeating = instrument.notna()
     repeatable = [form for form in forms if form != whole.form]
-    report.flag(whole, repeating & ~instrument.isin(repeatable), _INSTRUMENT,
-                "'" + instrument + "' is not a repeating form of the data dictionary")
+    report.flag(
+        whole,
+        repeating & ~instrument.isin(repeatable),
+        _INSTRUMENT,
+        "'" + instrument + "' is not a repeating form of the data dictionary",
+    )
     numbered = text[_INSTANCE].str.fullmatch(r"[1-9][0-9]*").fillna(False).astype(bool)
     report.flag(whole, repeating & ~numbered, _INSTANCE, "a repeating form needs an instance")
     twice = repeating & text.duplicated([PATIENT_ID, _INSTRUMENT, _INSTANCE])
@@ -352,8 +356,9 @@ def _flat_parts(
             _flag_stray(whole, text, form, columns, report)
         if rows.any():
             selected = text.loc[rows, list(dict.fromkeys([PATIENT_ID, *own]))]
-            part = TablePart(form, None, selected.reset_index(drop=True),
-                             lines[rows].reset_index(drop=True))
+            part = TablePart(
+                form, None, selected.reset_index(drop=True), lines[rows].reset_index(drop=True)
+            )
             parts.append(_complete(part, dictionary, report))
     return parts
 
@@ -370,5 +375,9 @@ def _flag_stray(
     for other, names in columns.items():
         for name in names:
             if other != form and name != PATIENT_ID:
-                report.flag(whole, rows & text[name].notna(), name,
-                            f"a field of form {other} is filled on a row of form {form}")
+                report.flag(
+                    whole,
+                    rows & text[name].notna(),
+                    name,
+                    f"a field of form {other} is filled on a row of form {form}",
+                )

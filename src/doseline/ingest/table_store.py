@@ -100,8 +100,12 @@ TARGETS = {
     "treatments": FormTarget(
         _table("treatment"),
         _same_names(
-            "treatment_type", "agent", "cumulative_dose", "cumulative_dose_unit",
-            "age_at_start_days", "age_at_end_days",
+            "treatment_type",
+            "agent",
+            "cumulative_dose",
+            "cumulative_dose_unit",
+            "age_at_start_days",
+            "age_at_end_days",
         ),
     ),
     "outcomes": FormTarget(
@@ -197,8 +201,12 @@ def _store_patients(
     rows = linked.merge(listed, on=KEY, how="left").rename(columns={PSEUDONYM: "pseudonym"})
     rows["birth_year"] = rows["birth_year"].astype("Int64").fillna(rows[BIRTH].dt.year)
     rows["birth_month"] = rows["birth_month"].astype("Int64").fillna(rows[BIRTH].dt.month)
-    stored = _select_in(connection, [_patient.c.pseudonym, *(_patient.c[c] for c in info)],
-                        _patient.c.pseudonym, rows["pseudonym"])
+    stored = _select_in(
+        connection,
+        [_patient.c.pseudonym, *(_patient.c[c] for c in info)],
+        _patient.c.pseudonym,
+        rows["pseudonym"],
+    )
     new = ~rows["pseudonym"].isin(stored["pseudonym"])
     insert_ignoring_duplicates(connection, _patient, _records(rows.loc[new, ["pseudonym", *info]]))
     known = rows.loc[~new].merge(stored, on="pseudonym", suffixes=("", "_stored"))
@@ -212,11 +220,16 @@ def _store_patients(
         get_or_create_patient(connection, patient, report.warnings, report.source)
     is_listed = rows[KEY].isin(listed[KEY])
     updated = rows[KEY].isin(known.loc[filled, KEY])
-    _count(counts, "patients", imported=int((new & is_listed).sum()),
-           updated=int((updated & is_listed).sum()),
-           duplicate=int((~new & ~updated & is_listed).sum()))
-    ids = _select_in(connection, [_patient.c.pseudonym, _patient.c.id], _patient.c.pseudonym,
-                     rows["pseudonym"])
+    _count(
+        counts,
+        "patients",
+        imported=int((new & is_listed).sum()),
+        updated=int((updated & is_listed).sum()),
+        duplicate=int((~new & ~updated & is_listed).sum()),
+    )
+    ids = _select_in(
+        connection, [_patient.c.pseudonym, _patient.c.id], _patient.c.pseudonym, rows["pseudonym"]
+    )
     return rows.set_index(KEY)["pseudonym"].map(ids.set_index("pseudonym")["id"])
 
 
@@ -255,16 +268,22 @@ def _store_procedures(
         rows["legacy_record_id"],
         _exposure.c.centre_id == centre_id,
     )
-    merged = rows.merge(stored, on="legacy_record_id", how="left", suffixes=("", "_stored"),
-                        indicator=True)
+    merged = rows.merge(
+        stored, on="legacy_record_id", how="left", suffixes=("", "_stored"), indicator=True
+    )
     known = (merged["_merge"] == "both").to_numpy()
     differing = pd.Series("", index=rows.index, dtype="string")
     for column, name in field_of.items():
         other = known & ~_same(merged[column], merged[f"{column}_stored"]).to_numpy()
         differing = differing.mask(other, differing + ", " + name)
-    report.flag(part, differing != "", RECORD_ID,
-                "the registry holds this record of the centre with other values in "
-                + differing.str.removeprefix(", "), kind=ConflictError)
+    report.flag(
+        part,
+        differing != "",
+        RECORD_ID,
+        "the registry holds this record of the centre with other values in "
+        + differing.str.removeprefix(", "),
+        kind=ConflictError,
+    )
     insert_ignoring_duplicates(connection, _exposure, _records(rows.loc[~known]))
     _count(counts, "procedures", imported=int((~known).sum()), duplicate=int(known.sum()))
     body = rows.rename(columns={"age_at_exposure_days": "age_days"})
@@ -280,8 +299,12 @@ def _store_follow_up(
     rows = _target_rows(part, ids)
     key = ["patient_id", "source"]
     status = [c for c in rows.columns if c not in key]
-    stored = _select_in(connection, [_follow_up.c.id, *(_follow_up.c[c] for c in rows.columns)],
-                        _follow_up.c.patient_id, rows["patient_id"])
+    stored = _select_in(
+        connection,
+        [_follow_up.c.id, *(_follow_up.c[c] for c in rows.columns)],
+        _follow_up.c.patient_id,
+        rows["patient_id"],
+    )
     rows["_k"] = _key_strings(rows, _follow_up, key)
     stored["_k"] = _key_strings(stored, _follow_up, key)
     merged = rows.merge(stored.drop(columns=key), on="_k", how="left", suffixes=("", "_stored"))
@@ -298,8 +321,14 @@ def _store_follow_up(
         statement = sql_update(_follow_up).where(_follow_up.c.id == bindparam("new_id"))
         values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in status}
         connection.execute(statement.values(values), _records(changes))
-    _count(counts, "follow_up", imported=int((~known).sum()), updated=int(later.sum()),
-           duplicate=int((known & same).sum()), superseded=int((known & ~same & ~later).sum()))
+    _count(
+        counts,
+        "follow_up",
+        imported=int((~known).sum()),
+        updated=int(later.sum()),
+        duplicate=int((known & same).sum()),
+        superseded=int((known & ~same & ~later).sum()),
+    )
 
 
 def _insert_new(connection: Connection, table: Table, rows: pd.DataFrame) -> int:
@@ -308,8 +337,9 @@ def _insert_new(connection: Connection, table: Table, rows: pd.DataFrame) -> int
     Returns the number of rows inserted.
     """
     key = _unique_key(table, rows.columns)
-    stored = _select_in(connection, [table.c[c] for c in key], table.c.patient_id,
-                        rows["patient_id"])
+    stored = _select_in(
+        connection, [table.c[c] for c in key], table.c.patient_id, rows["patient_id"]
+    )
     incoming = _key_strings(rows, table, key)
     new = ~incoming.isin(set(_key_strings(stored, table, key))) & ~incoming.duplicated()
     insert_ignoring_duplicates(connection, table, _records(rows.loc[new]))
