@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from conftest import RDSR_DIR, shared_rdsr
 from doseline.dicom.rdsr import read_rdsr
-from doseline.ingest import ingest
+from doseline.ingest import IngestOptions, ingest
 from doseline.ingest.files import ingest_paths
 from doseline.registry.audit import audit_phi
 from doseline.registry.database import Registry
@@ -276,6 +276,6 @@ def test_identifiers_link_by_value_unless_scoped_by_issuer(
     scoped = Registry(f"sqlite:///{tmp_path / 'scoped.sqlite'}", registry.pseudonymiser)
     scoped.upgrade()
     scoped.check_key()
-    ingest_paths(scoped, files, centre="c", link_by_issuer=True)
+    ingest_paths(scoped, files, centre="c", options=IngestOptions(link_by_issuer=True))
     assert counts(scoped)["patient"] == 2
     scoped.dispose()

@@ -33,6 +33,7 @@ from doseline.ingest.dictionary import (
     load_dictionary,
     write_redcap_csv,
 )
+from doseline.ingest.options import IngestOptions
 from doseline.ingest.summary import IngestSummary
 from doseline.ingest.tables import AGE_OF_DATE, check_routes, ingest_table, recognise_form
 from doseline.registry.base import Base
@@ -1123,7 +1124,8 @@ def test_same_patient_in_two_files_links(table_registry: Registry, tmp_path: Pat
     )
     assert_ok(ingest_table(table_registry, scoped, centre="Bergen"))
     assert counts(table_registry)["patient"] == 3  # identifiers link by value by default
-    assert_ok(ingest_table(table_registry, scoped, centre="Bergen", link_by_issuer=True))
+    options = IngestOptions(link_by_issuer=True)
+    assert_ok(ingest_table(table_registry, scoped, centre="Bergen", options=options))
     assert counts(table_registry)["patient"] == 4  # scoped by issuer: another child
     assert pseudonym(table_registry, "A-1001", "Hospital B") in {
         r["pseudonym"] for r in rows(table_registry, "patient")

@@ -82,6 +82,7 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest dose reports (DICOM) and tables (CSV, XLSX) into the registry."""
+    from doseline.ingest import IngestOptions
     from doseline.ingest import ingest as run_ingest
 
     registry = _registry()
@@ -105,10 +106,7 @@ def ingest(
             paths,
             centre=centre,
             jobs=jobs,
-            strict=not lenient,
-            store_shifted_dates=settings.store_shifted_dates,
-            date_shift_max_days=settings.date_shift_max_days,
-            link_by_issuer=settings.link_by_issuer,
+            options=IngestOptions.from_settings(settings, strict=not lenient),
             progress=advance,
         )
     if as_json:

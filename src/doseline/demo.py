@@ -17,7 +17,7 @@ from pathlib import Path
 from doseline.cohort import CohortConfig, generate_cohort
 from doseline.config import Settings, get_settings
 from doseline.deployment import init_deployment
-from doseline.ingest import IngestSummary, ingest
+from doseline.ingest import IngestOptions, IngestSummary, ingest
 from doseline.registry.database import Registry
 from doseline.reports.summary import RegistrySummary, registry_summary
 
@@ -96,7 +96,7 @@ def run_demo(
                     [folder],
                     centre=f"{centre.centre_id} ({centre.country})",
                     jobs=jobs,
-                    link_by_issuer=settings.link_by_issuer,
+                    options=IngestOptions.from_settings(settings),
                 )
             )
         if shared_rdsr is not None and shared_rdsr.is_dir():

@@ -290,52 +290,30 @@ def content_tree_from_bytes(
     value_type[0] = ValueTypeValues.CONTAINER
     relationship = _enumerate(buf, *column(_scan.SLOT_RELATIONSHIP), _RELATIONSHIPS)
 
-    # One vocabulary for concept names, coded values and units, keyed by (value, scheme).
+    # One vocabulary for concept names, coded values and units, keyed by (value, scheme):
+    # the three kinds of code are stacked, rows 0..n-1, n..2n-1, 2n..3n-1.
     n = n_items
-    code_offsets = np.concatenate(
-        [
-            offset[:, _scan.SLOT_NAME_VALUE],
-            offset[:, _scan.SLOT_CODE_VALUE],
-            offset[:, _scan.SLOT_UNIT_VALUE],
-        ]
-    )
-    code_lengths = np.concatenate(
-        [
-            length[:, _scan.SLOT_NAME_VALUE],
-            length[:, _scan.SLOT_CODE_VALUE],
-            length[:, _scan.SLOT_UNIT_VALUE],
-        ]
-    )
-    scheme_offsets = np.concatenate(
-        [
-            offset[:, _scan.SLOT_NAME_SCHEME],
-            offset[:, _scan.SLOT_CODE_SCHEME],
-            offset[:, _scan.SLOT_UNIT_SCHEME],
-        ]
-    )
-    scheme_lengths = np.concatenate(
-        [
-            length[:, _scan.SLOT_NAME_SCHEME],
-            length[:, _scan.SLOT_CODE_SCHEME],
-            length[:, _scan.SLOT_UNIT_SCHEME],
-        ]
-    )
+
+    absent = np.full(n, -1, dtype=np.int64)
+
+    def stacked(*slots: int | None) -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.concatenate([absent if s is None else offset[:, s] for s in slots]),
+            np.concatenate([absent if s is None else length[:, s] for s in slots]),
+        )
+
     rows, vocabulary = _vocabulary(
-        buf, [(code_offsets, code_lengths), (scheme_offsets, scheme_lengths)], [64, 16]
-    )
-    meaning_offsets = np.concatenate(
+        buf,
         [
-            offset[:, _scan.SLOT_NAME_MEANING],
-            offset[:, _scan.SLOT_CODE_MEANING],
-            np.full(n, -1, dtype=np.int64),
-        ]
+            stacked(_scan.SLOT_NAME_VALUE, _scan.SLOT_CODE_VALUE, _scan.SLOT_UNIT_VALUE),
+            stacked(_scan.SLOT_NAME_SCHEME, _scan.SLOT_CODE_SCHEME, _scan.SLOT_UNIT_SCHEME),
+        ],
+        [64, 16],
     )
-    meaning_lengths = np.concatenate(
-        [
-            length[:, _scan.SLOT_NAME_MEANING],
-            length[:, _scan.SLOT_CODE_MEANING],
-            np.full(n, -1, dtype=np.int64),
-        ]
+    meaning_offsets, meaning_lengths = stacked(
+        _scan.SLOT_NAME_MEANING,
+        _scan.SLOT_CODE_MEANING,
+        None,  # units have no meaning here
     )
     meanings = _code_meanings(
         data, meaning_offsets, meaning_lengths, rows, n_codes=len(vocabulary), encodings=encodings

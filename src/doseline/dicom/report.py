@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "PLANE_TOTALS",
     "AccumulatedProjectionDose",
     "CTEvent",
     "CTSource",
@@ -96,6 +97,20 @@ class XRayFilter:
         """Mean of minimum and maximum thickness (either one where only one is given)."""
         values = [v for v in (self.thickness_min_mm, self.thickness_max_mm) if v is not None]
         return sum(values) / len(values) if values else None
+
+
+# The accumulated quantities of a plane that add up over planes (and over partial reports).
+PLANE_TOTALS = (
+    "kap_gycm2",
+    "air_kerma_rp_gy",
+    "fluoro_kap_gycm2",
+    "fluoro_air_kerma_rp_gy",
+    "fluoro_time_s",
+    "acquisition_kap_gycm2",
+    "acquisition_air_kerma_rp_gy",
+    "acquisition_time_s",
+    "acquisition_frames",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,18 +312,7 @@ class DoseReport:
                 "dlp_mgycm": self.ct_dlp_total_mgycm,
                 "number_of_events": self.number_of_events,
             }
-        names = [
-            "kap_gycm2",
-            "air_kerma_rp_gy",
-            "fluoro_kap_gycm2",
-            "fluoro_air_kerma_rp_gy",
-            "fluoro_time_s",
-            "acquisition_kap_gycm2",
-            "acquisition_air_kerma_rp_gy",
-            "acquisition_time_s",
-            "acquisition_frames",
-        ]
-        out: dict[str, float | int | None] = {name: self._plane_sum(name) for name in names}
+        out: dict[str, float | int | None] = {name: self._plane_sum(name) for name in PLANE_TOTALS}
         out["number_of_events"] = self.number_of_events
         out["number_of_planes"] = len(self.planes)
         return out

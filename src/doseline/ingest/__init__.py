@@ -7,10 +7,18 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from doseline.ingest.files import discover_files, ingest_paths
+from doseline.ingest.options import IngestOptions
 from doseline.ingest.summary import IngestSummary, Rejection
 from doseline.registry.database import Registry
 
-__all__ = ["TABLE_SUFFIXES", "IngestSummary", "Rejection", "ingest", "ingest_paths"]
+__all__ = [
+    "TABLE_SUFFIXES",
+    "IngestOptions",
+    "IngestSummary",
+    "Rejection",
+    "ingest",
+    "ingest_paths",
+]
 
 TABLE_SUFFIXES = frozenset({".csv", ".xlsx"})
 
@@ -21,10 +29,7 @@ def ingest(
     *,
     centre: str,
     jobs: int = 1,
-    strict: bool = True,
-    store_shifted_dates: bool = False,
-    date_shift_max_days: int = 182,
-    link_by_issuer: bool = False,
+    options: IngestOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest every file under ``paths``: tables (.csv, .xlsx) by the data dictionary, all
@@ -37,18 +42,8 @@ def ingest(
     tables = [f for f in files if f.suffix.lower() in TABLE_SUFFIXES]
     reports = [f for f in files if f.suffix.lower() not in TABLE_SUFFIXES]
     summary = ingest_paths(
-        registry,
-        reports,
-        centre=centre,
-        jobs=jobs,
-        strict=strict,
-        store_shifted_dates=store_shifted_dates,
-        date_shift_max_days=date_shift_max_days,
-        link_by_issuer=link_by_issuer,
-        progress=progress,
+        registry, reports, centre=centre, jobs=jobs, options=options, progress=progress
     )
     for table in tables:
-        summary.absorb(
-            ingest_table(registry, Path(table), centre=centre, link_by_issuer=link_by_issuer)
-        )
+        summary.absorb(ingest_table(registry, Path(table), centre=centre, options=options))
     return summary

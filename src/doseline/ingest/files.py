@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from doseline.dicom.rdsr import read_rdsr_bytes
 from doseline.errors import InvalidInputError
+from doseline.ingest.options import IngestOptions
 from doseline.ingest.prepare import PreparedReport, prepare_report
 from doseline.ingest.store import get_or_create_centre, store_report
 from doseline.ingest.summary import IngestSummary
@@ -44,11 +45,10 @@ class FileResult:
 
 @dataclass(frozen=True)
 class _Options:
+    """What a worker needs: the deployment key and the run's options."""
+
     key: bytes
-    strict: bool
-    store_shifted_dates: bool
-    date_shift_max_days: int
-    link_by_issuer: bool
+    run: IngestOptions
 
 
 def discover_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
@@ -76,14 +76,8 @@ def parse_file(path: Path, options: _Options) -> FileResult:
     except OSError as error:
         return FileResult(source, 0, category="unreadable", reason=f"{source}: {error.strerror}")
     try:
-        report = read_rdsr_bytes(data, source=source, strict=options.strict)
-        prepared = prepare_report(
-            report,
-            Pseudonymiser(options.key),
-            store_shifted_dates=options.store_shifted_dates,
-            date_shift_max_days=options.date_shift_max_days,
-            link_by_issuer=options.link_by_issuer,
-        )
+        report = read_rdsr_bytes(data, source=source, strict=options.run.strict)
+        prepared = prepare_report(report, Pseudonymiser(options.key), options=options.run)
     except InvalidInputError as error:
         return FileResult(source, len(data), category=error.code, reason=str(error))
     return FileResult(source, len(data), prepared=prepared)
@@ -131,10 +125,7 @@ def ingest_paths(
     *,
     centre: str,
     jobs: int = 1,
-    strict: bool = True,
-    store_shifted_dates: bool = False,
-    date_shift_max_days: int = 182,
-    link_by_issuer: bool = False,
+    options: IngestOptions | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
     """Ingest the dose reports in ``paths`` (files and folders) for ``centre``.
@@ -149,11 +140,8 @@ def ingest_paths(
         Name of the centre the reports come from (created if new).
     jobs
         Worker processes that read and pseudonymise files.
-    strict
-        Reject files with missing or unknown units and impossible values (default), or keep
-        them without the offending values (``False``).
-    store_shifted_dates, date_shift_max_days, link_by_issuer
-        As in :class:`doseline.config.Settings`.
+    options
+        Strictness and the deployment's pseudonymisation choices (defaults: strict).
     progress
         Called as ``progress(done, total)`` after each file.
     """
@@ -162,17 +150,11 @@ def ingest_paths(
     started = time.perf_counter()
     files = discover_files(paths)
     summary = IngestSummary(files=len(files))
-    options = _Options(
-        registry.pseudonymiser._key,
-        strict,
-        store_shifted_dates,
-        date_shift_max_days,
-        link_by_issuer,
-    )
+    worker_options = _Options(registry.pseudonymiser._key, options or IngestOptions())
     with registry.connect() as connection:
         centre_id = get_or_create_centre(connection, centre)
     done = 0
-    results = _results(files, options, jobs)
+    results = _results(files, worker_options, jobs)
     while True:
         batch = [result for _, result in zip(range(BATCH_SIZE), results, strict=False)]
         if not batch:

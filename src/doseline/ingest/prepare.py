@@ -21,6 +21,7 @@ from doseline.dicom.report import (
     field_names,
 )
 from doseline.errors import InvalidInputError
+from doseline.ingest.options import IngestOptions
 from doseline.registry.pseudonym import Pseudonymiser
 
 __all__ = ["PreparedReport", "prepare_report"]
@@ -58,9 +59,7 @@ def prepare_report(
     report: DoseReport,
     pseudonymiser: Pseudonymiser,
     *,
-    store_shifted_dates: bool = False,
-    date_shift_max_days: int = 182,
-    link_by_issuer: bool = False,
+    options: IngestOptions | None = None,
 ) -> PreparedReport:
     """Pseudonymise ``report`` and lay it out as registry rows.
 
@@ -77,12 +76,13 @@ def prepare_report(
             field="PatientID",
         )
     # By default linked by the identifier alone (see Settings.link_by_issuer).
-    issuer = report.patient.issuer_of_patient_id if link_by_issuer else None
+    options = options or IngestOptions()
+    issuer = report.patient.issuer_of_patient_id if options.link_by_issuer else None
     pseudonym = pseudonymiser.patient(patient_id, issuer)
     birth = report.patient.birth_date
     shifted = None
-    if store_shifted_dates and report.study_date is not None:
-        shift = pseudonymiser.date_shift_days(pseudonym, date_shift_max_days)
+    if options.store_shifted_dates and report.study_date is not None:
+        shift = pseudonymiser.date_shift_days(pseudonym, options.date_shift_max_days)
         shifted = datetime.combine(report.study_date, datetime.min.time()) + timedelta(shift)
     device = report.device
     device_identity = device.device_observer_uid or "|".join(

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from doseline.dicom.report import PLANE_TOTALS
 from doseline.errors import ConflictError
 from doseline.ingest.prepare import PreparedReport
 from doseline.registry.base import utcnow
@@ -57,17 +58,6 @@ _report = cast(Table, DoseReportRecord.__table__)
 _centre = cast(Table, Centre.__table__)
 _anthropometry = cast(Table, Anthropometry.__table__)
 _EVENT_TABLES = {"irradiation_event": irradiation_event, "ct_event": ct_event}
-_PLANE_SUMS = (
-    "kap_gycm2",
-    "air_kerma_rp_gy",
-    "fluoro_kap_gycm2",
-    "fluoro_air_kerma_rp_gy",
-    "fluoro_time_s",
-    "acquisition_kap_gycm2",
-    "acquisition_air_kerma_rp_gy",
-    "acquisition_time_s",
-    "acquisition_frames",
-)
 _EXPOSURE_SUMS = (
     "kap_total_gycm2",
     "air_kerma_rp_total_gy",
@@ -331,7 +321,7 @@ def _merge_content(
         if row is None:
             new_planes.append(plane)
             continue
-        sums = {name: _add(getattr(row, name), plane.get(name)) for name in _PLANE_SUMS}
+        sums = {name: _add(getattr(row, name), plane.get(name)) for name in PLANE_TOTALS}
         connection.execute(
             update(accumulated_dose).where(accumulated_dose.c.id == row.id).values(**sums)
         )

@@ -29,6 +29,7 @@ from sqlalchemy import Column, String
 
 from doseline.errors import ConfigurationError, ImplausibleValueError, InvalidInputError
 from doseline.ingest.dictionary import DataDictionary, check_column, load_dictionary
+from doseline.ingest.options import IngestOptions
 from doseline.ingest.summary import IngestSummary
 from doseline.ingest.table_read import (
     BIRTH,
@@ -71,7 +72,7 @@ def ingest_table(
     *,
     centre: str,
     form: str | None = None,
-    link_by_issuer: bool = False,
+    options: IngestOptions | None = None,
 ) -> IngestSummary:
     """Import a CSV file, an XLSX workbook or a REDCap flat export, all or nothing.
 
@@ -86,8 +87,9 @@ def ingest_table(
         Name of the centre the records come from (created if new).
     form
         The form of a one-form CSV; recognised from its columns when not given.
-    link_by_issuer
-        Make pseudonyms from identifier and issuer (see :class:`doseline.config.Settings`).
+    options
+        The deployment's pseudonymisation choices (``link_by_issuer``; see
+        :class:`doseline.config.Settings`).
 
     Returns
     -------
@@ -117,6 +119,7 @@ def ingest_table(
     try:
         summary.bytes_read = path.stat().st_size
         parts = read_table(path, form, dictionary, report)
+        link_by_issuer = (options or IngestOptions()).link_by_issuer
         _prepare(parts, dictionary, pseudonymiser, report, link_by_issuer)
         if not report.problems:
             summary.outcomes.update(write_parts(registry, parts, centre=centre, report=report))
