@@ -218,7 +218,12 @@ def main() -> None:
                 parallel = ingest_once(subset, jobs=2)
                 rows.append(rate(f"{group}: doseline ingest --jobs 2", subset, parallel, baseline))
                 rows.append(
-                    {"what": "jobs 2 speed-up over jobs 1", "ratio": round(serial / parallel, 2)}
+                    emit(
+                        {
+                            "what": "jobs 2 speed-up over jobs 1",
+                            "ratio": round(serial / parallel, 2),
+                        }
+                    )
                 )
     listing = args.out / "files.json"
     quarter = args.out / "files-quarter.json"
