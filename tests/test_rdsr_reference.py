@@ -425,6 +425,14 @@ def test_ct_toshiba_dose_check(expected: dict[str, Any]) -> None:
     assert report(name).ct_dlp_total_mgycm == export["exported DLP total (mGy.cm)"]
 
 
+def test_ct_toshiba_scanning_length_template() -> None:
+    # TID 10014 values read with pydicom from the file (see the module docstring's file_readout
+    # convention): "Length of Reconstructable Volume = 420.00 mm", "Exposed Range = 527.00 mm".
+    first = report("openrem/CT-RDSR-Toshiba_DoseCheck.dcm").ct_events[0]
+    assert first.length_of_reconstructable_volume_mm == 420.0
+    assert first.exposed_range_mm == 527.0
+
+
 def test_ct_philips_big_bore_empty_code(expected: dict[str, Any]) -> None:
     name = "openrem/CT-RDSR-Philips_BigBore4DCT.dcm"
     values = expected[name]["asserted"][0]["values"]

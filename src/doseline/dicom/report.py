@@ -210,6 +210,10 @@ class CTEvent:
     procedure_context: str | None = None
     exposure_time_s: float | None = None
     scanning_length_mm: float | None = None
+    length_of_reconstructable_volume_mm: float | None = None
+    exposed_range_mm: float | None = None
+    top_z_location_of_scanning_length_mm: float | None = None
+    bottom_z_location_of_scanning_length_mm: float | None = None
     single_collimation_mm: float | None = None
     total_collimation_mm: float | None = None
     pitch_factor: float | None = None

@@ -292,6 +292,26 @@ CT_EVENT = RecordType(
         CodedField("procedure_context", _keys(SCT.ProcedureContext)),
         _num("exposure_time_s", DCM.ExposureTime, "s", _CT_PARAMETERS),
         _num("scanning_length_mm", DCM.ScanningLength, "mm", _CT_PARAMETERS),
+        # TID 10014 Scanning Length, inside CT Acquisition Parameters
+        _num(
+            "length_of_reconstructable_volume_mm",
+            DCM.LengthOfReconstructableVolume,
+            "mm",
+            _CT_PARAMETERS,
+        ),
+        _num("exposed_range_mm", DCM.ExposedRange, "mm", _CT_PARAMETERS),
+        _num(
+            "top_z_location_of_scanning_length_mm",
+            DCM.TopZLocationOfScanningLength,
+            "mm",
+            _CT_PARAMETERS,
+        ),
+        _num(
+            "bottom_z_location_of_scanning_length_mm",
+            DCM.BottomZLocationOfScanningLength,
+            "mm",
+            _CT_PARAMETERS,
+        ),
         _num("single_collimation_mm", DCM.NominalSingleCollimationWidth, "mm", _CT_PARAMETERS),
         _num("total_collimation_mm", DCM.NominalTotalCollimationWidth, "mm", _CT_PARAMETERS),
         _num("pitch_factor", DCM.PitchFactor, "1", _CT_PARAMETERS),

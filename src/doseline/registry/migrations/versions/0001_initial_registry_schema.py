@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 21:20:30.394123
+Create Date: 2026-11-25 23:22:10.149676
 """
 
 from __future__ import annotations
@@ -293,6 +293,10 @@ def upgrade() -> None:
         sa.Column("procedure_context", sa.String(), nullable=True),
         sa.Column("exposure_time_s", sa.Float(), nullable=True),
         sa.Column("scanning_length_mm", sa.Float(), nullable=True),
+        sa.Column("length_of_reconstructable_volume_mm", sa.Float(), nullable=True),
+        sa.Column("exposed_range_mm", sa.Float(), nullable=True),
+        sa.Column("top_z_location_of_scanning_length_mm", sa.Float(), nullable=True),
+        sa.Column("bottom_z_location_of_scanning_length_mm", sa.Float(), nullable=True),
         sa.Column("single_collimation_mm", sa.Float(), nullable=True),
         sa.Column("total_collimation_mm", sa.Float(), nullable=True),
         sa.Column("pitch_factor", sa.Float(), nullable=True),
