@@ -3,15 +3,13 @@
 All access to pydicom's objects for the header happens here, in one guarded pass: pydicom
 converts values lazily and, on corrupt input, raises a variety of exceptions (NotImplementedError
 for an unknown VR, struct errors, decoding errors ...). Any of them becomes a
-:class:`~doseline.errors.MalformedDicomError` naming the problem, and pydicom's warnings about
-the file are kept as the reader's warnings instead of being printed.
+:class:`~doseline.errors.MalformedDicomError` naming the problem.
 """
 
 from __future__ import annotations
 
 import io
-import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pydicom.charset import convert_encodings
 from pydicom.dataset import Dataset
@@ -53,7 +51,6 @@ class ReportHeader:
     document_title: Code | None
     template_id: str | None
     content_start: int
-    warnings: tuple[str, ...]
 
 
 def read_header(data: bytes) -> ReportHeader:
@@ -69,16 +66,12 @@ def read_header(data: bytes) -> ReportHeader:
     if len(data) < 132 or data[128:132] != b"DICM":
         raise NotADoseReportError("not a DICOM file (no 'DICM' marker after the 128-byte preamble)")
     stream = io.BytesIO(data)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            dataset = read_partial(stream, stop_when=lambda tag, vr, n: tag == _CONTENT_SEQUENCE)
-            header = _extract(dataset, stream.tell())
-        # pydicom raises many exception types on corrupt input (see the module docstring).
-        except Exception as error:
-            raise MalformedDicomError(f"unreadable DICOM header ({error})") from error
-    notes = tuple(dict.fromkeys(f"DICOM header: {w.message}" for w in caught))
-    return replace(header, warnings=notes)
+    try:
+        dataset = read_partial(stream, stop_when=lambda tag, vr, n: tag == _CONTENT_SEQUENCE)
+        return _extract(dataset, stream.tell())
+    # pydicom raises many exception types on corrupt input (see the module docstring).
+    except Exception as error:
+        raise MalformedDicomError(f"unreadable DICOM header ({error})") from error
 
 
 def _extract(dataset: Dataset, content_start: int) -> ReportHeader:
@@ -116,7 +109,6 @@ def _extract(dataset: Dataset, content_start: int) -> ReportHeader:
         document_title=_code(_first_item(dataset, "ConceptNameCodeSequence")),
         template_id=str(template_id).strip() or None if template_id is not None else None,
         content_start=content_start,
-        warnings=(),
     )
 
 

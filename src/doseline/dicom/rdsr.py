@@ -109,10 +109,18 @@ def read_rdsr_bytes(
     """Read a dose report from the bytes of a DICOM file (see :func:`read_rdsr`)."""
     if engine not in ("compiled", "pydicom"):
         raise ValueError(f"engine must be 'compiled' or 'pydicom', not {engine!r}")
-    try:
-        return _Reader(data, source, strict, engine == "compiled").read()
-    except InvalidInputError as error:
-        raise error.with_source(source) from None
+    # pydicom warns about odd values (unknown character-set escapes, invalid UIDs) while
+    # decoding; those become the report's warnings instead of lines on the terminal.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            report = _Reader(data, source, strict, engine == "compiled").read()
+        except InvalidInputError as error:
+            raise error.with_source(source) from None
+    if not caught:
+        return report
+    notes = dict.fromkeys(f"{source}: DICOM: {w.message}" for w in caught)
+    return replace(report, warnings=(*report.warnings, *notes))
 
 
 class _Reader:
@@ -129,7 +137,6 @@ class _Reader:
 
     def read(self) -> DoseReport:
         header = read_header(self.data)
-        self.warnings.extend(header.warnings)
         kind, template_id = self._classify(header)
         tree = self._content_tree(header)
         root = self._records(tree, tpl.ROOT)
@@ -213,13 +220,11 @@ class _Reader:
                 encodings=header.encodings,
                 root_concept=header.document_title,
             )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the header pass reported them already
-            try:
-                return content_tree_from_dataset(pydicom.dcmread(io.BytesIO(self.data)))
-            # As in doseline.dicom.header: pydicom raises many types on corrupt input.
-            except Exception as error:
-                raise MalformedDicomError(f"unreadable content ({error})") from error
+        try:
+            return content_tree_from_dataset(pydicom.dcmread(io.BytesIO(self.data)))
+        # As in doseline.dicom.header: pydicom raises many types on corrupt input.
+        except Exception as error:
+            raise MalformedDicomError(f"unreadable content ({error})") from error
 
     def _records(self, tree: ContentTree, record_type: RecordType) -> RecordTable:
         table = extract_records(
