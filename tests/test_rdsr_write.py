@@ -342,17 +342,18 @@ REAL_FILES = sorted(
 )
 
 
-@pytest.mark.parametrize(
-    "number",
-    [
-        pytest.param(
-            i,
-            id=Path(name).stem,
-            marks=[pytest.mark.slow] if (RDSR_DIR / name).stat().st_size > 1_000_000 else [],
-        )
-        for i, name in enumerate(REAL_FILES)
-    ],
-)
+# One parameter per real file (the index picks the presets), the largest marked slow.
+REAL_FILE_PARAMS = [
+    pytest.param(
+        i,
+        id=Path(name).stem,
+        marks=[pytest.mark.slow] if (RDSR_DIR / name).stat().st_size > 1_000_000 else [],
+    )
+    for i, name in enumerate(REAL_FILES)
+]
+
+
+@pytest.mark.parametrize("number", REAL_FILE_PARAMS)
 def test_real_projection_reports_survive_re_encoding(number: int) -> None:
     """Reference data: the example reports of ../shared/data/rdsr, read, written with two
     presets (taking turns, so that each preset meets several files) and read again. Set aside,

@@ -32,7 +32,7 @@ from doseline.dicom import sr_encode as sr
 from doseline.dicom.rdsr import read_rdsr
 from doseline.dicom.rdsr_write import GE, PRESETS, VendorConventions, rdsr_dataset, write_rdsr
 from doseline.dicom.report import DoseReport, ReportKindValues
-from test_rdsr_write import REAL_FILES, make_report
+from test_rdsr_write import REAL_FILE_PARAMS, REAL_FILES, make_report
 
 PRESET_IDS = sorted(PRESETS)
 SYNTAXES = [sr.EXPLICIT_VR_LITTLE_ENDIAN, sr.IMPLICIT_VR_LITTLE_ENDIAN]
@@ -117,17 +117,7 @@ def test_generated_events_carry_only_what_their_preset_can_write(
             assert (event.ii_field_size_mm is not None) is siemens
 
 
-@pytest.mark.parametrize(
-    "number",
-    [
-        pytest.param(
-            i,
-            id=Path(name).stem,
-            marks=[pytest.mark.slow] if (RDSR_DIR / name).stat().st_size > 1_000_000 else [],
-        )
-        for i, name in enumerate(REAL_FILES)
-    ],
-)
+@pytest.mark.parametrize("number", REAL_FILE_PARAMS)
 def test_real_projection_reports(number: int) -> None:
     """The example reports of ../shared/data/rdsr (vendors' texts, codes and numbers), read and
     written again with a preset (taking turns)."""
