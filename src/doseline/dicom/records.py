@@ -104,21 +104,6 @@ class RecordTable:
     def record_name(self, i: int) -> str:
         return f"{self.type.name} {i + 1}"
 
-    def as_dicts(self) -> list[dict[str, object]]:
-        """The records as dicts of Python values (``None`` for absent values)."""
-        lists: dict[str, list[object]] = {}
-        for name, column in self.columns.items():
-            if column.dtype.kind == "f":
-                values = column.astype(object)
-                values[np.isnan(column)] = None
-                lists[name] = values.tolist()
-            else:
-                lists[name] = column.tolist()
-        names = list(lists)
-        return [
-            dict(zip(names, values, strict=True)) for values in zip(*lists.values(), strict=True)
-        ]
-
 
 @dataclass(frozen=True)
 class _Layout:
