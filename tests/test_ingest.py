@@ -279,3 +279,24 @@ def test_identifiers_link_by_value_unless_scoped_by_issuer(
     ingest_paths(scoped, files, centre="c", options=IngestOptions(link_by_issuer=True))
     assert counts(scoped)["patient"] == 2
     scoped.dispose()
+
+
+def test_cumulative_dose_over_two_weeks_as_openrem_alerts(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """OpenREM's RFHighDoseAlert test (expected_values.json): the Zee study of 2016-05-12 and its
+    copy moved to 2016-05-10 sum to 3.2e-5 Gy.m2 and 0.00504 Gy over two weeks; the earlier one
+    alone is 1.6e-5 Gy.m2 and 0.00252 Gy. The copy reuses the original's SOP Instance UID with
+    other content, which doseline refuses, so the test gives it a new one."""
+    from doseline.registry.queries import cumulative_totals
+
+    adjusted = save(
+        variant(shared_rdsr("openrem/RF-RDSR-Siemens-Zee_adjusted.dcm")), tmp_path / "adjusted.dcm"
+    )
+    summary = ingest_paths(registry, [shared_rdsr(ZEE), adjusted], centre="c")
+    assert summary.imported == 2
+    totals = cumulative_totals(registry, window_days=14).sort_values("age_at_exposure_days")
+    assert list(totals["exposures_in_window"]) == [1, 2]
+    assert totals["kap_window_gycm2"].tolist() == pytest.approx([1.6e-5 * 1e4, 3.2e-5 * 1e4])
+    assert totals["air_kerma_rp_window_gy"].tolist() == pytest.approx([0.00252, 0.00504])
+    assert int(totals["age_at_exposure_days"].diff().iloc[1]) == 2

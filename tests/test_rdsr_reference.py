@@ -9,9 +9,11 @@ Tolerance: a value written in the file as decimal text and only multiplied by a 
 must agree to rounding error (relative 1e-9); a value that OpenREM displays rounded must agree to
 half a unit in the last decimal it shows.
 
-Not compared, with the reason: OpenREM skin-dose maps and PySkinDose peak skin doses and
-geometry transforms (skin dosimetry, a later stage); OpenREM's configurable "not a patient"
-pattern; physician and operator names (doseline never reads names).
+The cumulative two-week totals of OpenREM's high-dose alert test are checked on the registry in
+test_ingest.py. Not compared, with the reason: OpenREM skin-dose maps and PySkinDose peak skin
+doses and geometry transforms (skin dosimetry, a later stage); OpenREM's configurable "not a
+patient" pattern; physician and operator names and the device participant's serial number of a
+CT event (doseline never reads names, and keeps the device identity per report).
 """
 
 from __future__ import annotations
