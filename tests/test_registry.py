@@ -115,3 +115,26 @@ def test_date_shift_is_bounded_and_stable(pseudonymiser: Pseudonymiser) -> None:
     assert all(1 <= abs(s) <= 30 for s in shifts)
     assert {s > 0 for s in shifts} == {True, False}
     assert pseudonymiser.date_shift_days("p1", 30) == shifts[1]
+
+
+def test_open_needs_init_and_creates_nothing(tmp_path: Path) -> None:
+    from doseline.config import Settings
+    from doseline.deployment import init_deployment
+
+    database = tmp_path / "registry.sqlite"
+    settings = Settings(database_url=f"sqlite:///{database}", key_file=tmp_path / "k.key")
+    with pytest.raises(ConfigurationError, match="doseline init"):
+        Registry.open(settings)
+    assert not database.exists()
+    init_deployment(settings)
+    Registry.open(settings).dispose()
+    Registry.open(settings, writable=False).dispose()
+
+
+def test_open_refuses_an_old_schema(database_url: str, tmp_path: Path) -> None:
+    from doseline.config import Settings
+
+    key = create_key_file(tmp_path / "k.key")
+    Registry(database_url).upgrade("base")  # reachable, but never migrated
+    with pytest.raises(ConfigurationError, match="schema"):
+        Registry.open(Settings(database_url=database_url, key_file=key))

@@ -32,8 +32,6 @@ class Settings(BaseSettings):
     key_file
         The deployment's pseudonymisation key (``DOSELINE_KEY_FILE``); made by
         ``doseline init``, kept outside the database and any repository.
-    realisations_dir
-        Where Parquet stores of dose realisations are written.
     store_shifted_dates
         Whether exposures keep a date shifted by a per-patient offset derived from the key
         (for calendar-period analyses); off by default, so no dates are stored at all.
@@ -50,7 +48,6 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default_factory=_default_database_url)
     key_file: Path = Field(default_factory=lambda: user_config_path(_APP) / "deployment.key")
-    realisations_dir: Path = Field(default_factory=lambda: user_data_path(_APP) / "realisations")
     store_shifted_dates: bool = False
     date_shift_max_days: int = Field(default=182, ge=1, le=3650)
     link_by_issuer: bool = False

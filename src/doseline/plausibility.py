@@ -12,12 +12,13 @@ import math
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from typing import Any
 
 import numpy as np
 
 from doseline.errors import ImplausibleValueError
 
-__all__ = ["Limit", "check_value", "limits", "violations"]
+__all__ = ["Limit", "check_value", "limits", "violation", "violations"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,43 +54,50 @@ def limits() -> dict[str, Limit]:
     return table
 
 
-def check_value(
+def _outside(limit: Limit, values: Any) -> Any:
+    """Whether ``values`` (a number or an array) lie outside ``limit`` (NaN never does)."""
+    too_low = values <= limit.minimum if limit.exclusive_minimum else values < limit.minimum
+    return too_low | (values > limit.maximum)
+
+
+def violation(
     field: str, value: float | None, *, source: str | None = None, record: str | None = None
-) -> None:
-    """Raise :class:`ImplausibleValueError` if ``value`` is outside the limits of ``field``.
+) -> ImplausibleValueError | None:
+    """The error for ``value`` if it is outside the limits of ``field``, else ``None``.
 
     ``None`` and NaN (absent values) pass; infinities never do. Fields without a limit pass.
     The error's ``reject`` attribute tells whether the record must be refused.
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return
+    if value is None or math.isnan(value):
+        return None
+    where = {"source": source, "record": record, "field": field}
     if math.isinf(value):
-        raise ImplausibleValueError(
-            "value is infinite", source=source, record=record, field=field, reject=True
-        )
+        return ImplausibleValueError("value is infinite", **where, reject=True)
     limit = limits().get(field)
-    if limit is None:
-        return
-    too_low = value <= limit.minimum if limit.exclusive_minimum else value < limit.minimum
-    if too_low or value > limit.maximum:
-        low = "(" if limit.exclusive_minimum else "["
-        raise ImplausibleValueError(
-            f"{value:g} is outside {low}{limit.minimum:g}, {limit.maximum:g}] ({limit.basis})",
-            source=source,
-            record=record,
-            field=field,
-            reject=limit.reject,
-        )
+    if limit is None or not _outside(limit, value):
+        return None
+    low = "(" if limit.exclusive_minimum else "["
+    return ImplausibleValueError(
+        f"{value:g} is outside {low}{limit.minimum:g}, {limit.maximum:g}] ({limit.basis})",
+        **where,
+        reject=limit.reject,
+    )
+
+
+def check_value(
+    field: str, value: float | None, *, source: str | None = None, record: str | None = None
+) -> None:
+    """Raise the :func:`violation` of ``value``, if it has one."""
+    error = violation(field, value, source=source, record=record)
+    if error is not None:
+        raise error
 
 
 def violations(field: str, values: np.ndarray) -> np.ndarray:
-    """Boolean mask of the entries of ``values`` outside the limits of ``field``.
-
-    NaN (absent) entries are never violations; infinities always are.
-    """
+    """Boolean mask of the entries of ``values`` outside the limits of ``field`` (the array
+    form of :func:`violation`)."""
     limit = limits().get(field)
     out: np.ndarray = np.isinf(values)
     if limit is None:
         return out
-    too_low = values <= limit.minimum if limit.exclusive_minimum else values < limit.minimum
-    return np.asarray(out | too_low | (values > limit.maximum), dtype=np.bool_)
+    return np.asarray(out | _outside(limit, values), dtype=np.bool_)

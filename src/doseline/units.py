@@ -13,6 +13,7 @@ Canonical units are the ones in doseline's field names (``kap_gycm2``, ``air_ker
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -103,7 +104,7 @@ UNIT_CODES: dict[str, UnitDefinition] = {
     "mm2": UnitDefinition(_D.AREA, 1e-6),
     # plane angle
     "deg": UnitDefinition(_D.ANGLE, 1.0),
-    "rad": UnitDefinition(_D.ANGLE, 57.29577951308232),  # 180/pi
+    "rad": UnitDefinition(_D.ANGLE, 180.0 / math.pi),
     # tube voltage
     "kV": UnitDefinition(_D.VOLTAGE, 1e3),
     "V": UnitDefinition(_D.VOLTAGE, 1.0),

@@ -246,14 +246,10 @@ def _code_meanings(
 ) -> list[str]:
     """Meaning of each code, taken from its first occurrence."""
     meanings = [""] * n_codes
-    seen = np.zeros(n_codes, dtype=np.bool_)
     order = np.flatnonzero(rows >= 0)
     _, first = np.unique(rows[order], return_index=True)
-    for item in order[first]:
+    for item in order[first]:  # one item per code
         code_row = rows[item]
-        if seen[code_row]:
-            continue
-        seen[code_row] = True
         if offset[item] >= 0:
             raw = buf[offset[item] : offset[item] + length[item]]
             meanings[code_row] = _decode(raw, encodings)

@@ -42,12 +42,11 @@ from doseline.dicom.report import (
     ReportKindValues,
 )
 from doseline.errors import (
-    ImplausibleValueError,
     InvalidInputError,
     MalformedDicomError,
     NotADoseReportError,
 )
-from doseline.plausibility import check_value, violations
+from doseline.plausibility import violation, violations
 
 __all__ = ["X_RAY_RADIATION_DOSE_SR", "read_rdsr", "read_rdsr_bytes"]
 
@@ -250,26 +249,22 @@ class _Reader:
             self._drop_or_raise(name, float(column[i]), table.record_name(i))
             column[i] = np.nan
 
-    def _drop_or_raise(self, name: str, value: float, record: str) -> None:
-        try:
-            check_value(name, value, source=self.source, record=record)
-        except ImplausibleValueError as error:
-            if self.strict and error.reject:
-                raise
-            self.warnings.append(f"{error} (value left out)")
+    def _drop_or_raise(self, name: str, value: float, record: str) -> bool:
+        """Raise the value's violation if it refuses the file; otherwise warn about it and
+        return whether the value must be left out."""
+        error = violation(name, value, source=self.source, record=record)
+        if error is None:
+            return False
+        if self.strict and error.reject:
+            raise error
+        self.warnings.append(f"{error} (value left out)")
+        return True
 
-    def _checked(
-        self, values: dict[str, object], record: str, names: tuple[str, ...] | None = None
-    ) -> dict[str, object]:
-        """:meth:`_check_column` for single values (all of ``values``, or only ``names``)."""
-        for name in names or tuple(values):
-            value = values[name]
-            if isinstance(value, float | int):
-                try:
-                    check_value(name, float(value))
-                except ImplausibleValueError:
-                    self._drop_or_raise(name, float(value), record)
-                    values[name] = None
+    def _checked(self, values: dict[str, object], record: str) -> dict[str, object]:
+        """:meth:`_check_column` for single values (patient characteristics)."""
+        for name, value in values.items():
+            if isinstance(value, float | int) and self._drop_or_raise(name, float(value), record):
+                values[name] = None
         return values
 
     # -- sections -------------------------------------------------------------------------

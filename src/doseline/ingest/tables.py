@@ -47,7 +47,7 @@ from doseline.ingest.table_read import (
     recognise_form,
 )
 from doseline.ingest.table_store import TARGETS, TableRejectedError, write_parts
-from doseline.plausibility import check_value, limits, violations
+from doseline.plausibility import limits, violation, violations
 from doseline.registry.database import Registry
 from doseline.registry.pseudonym import Pseudonymiser
 
@@ -219,20 +219,20 @@ def _check_plausible(
     numbers = values.to_numpy(dtype=float, na_value=np.nan)
     outside = violations(limit, numbers)
     for position in np.flatnonzero(outside):  # only to word the messages
-        try:
-            check_value(limit, float(numbers[position]))
-        except ImplausibleValueError as error:
-            problem = ImplausibleValueError(
-                error.reason,
-                source=report.source,
-                record=part.record(int(position)),
-                field=name,
-                reject=error.reject,
-            )
-            if problem.reject:
-                report.problems.append(problem)
-            else:
-                report.warnings.append(f"{problem}; the value is left out")
+        error = violation(limit, float(numbers[position]))
+        if error is None:
+            continue
+        problem = ImplausibleValueError(
+            error.reason,
+            source=report.source,
+            record=part.record(int(position)),
+            field=name,  # the column, which may differ from the limit's field name
+            reject=error.reject,
+        )
+        if problem.reject:
+            report.problems.append(problem)
+        else:
+            report.warnings.append(f"{problem}; the value is left out")
     return values.mask(pd.Series(outside, index=values.index))
 
 

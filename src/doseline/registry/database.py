@@ -72,13 +72,37 @@ class Registry:
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, writable: bool = True) -> Registry:
-        """Open the registry of ``settings``, migrate it, and check the deployment key."""
+        """Open the registry of ``settings``, set up by ``doseline init``.
+
+        Its schema must be current and, to write, the deployment key must be the one it was
+        built with. Nothing is created or migrated here, so that a mistyped database URL gives
+        an error rather than a new, empty registry.
+
+        Raises
+        ------
+        ConfigurationError
+            If the registry or the key is missing, or the schema is not current.
+        """
         settings = settings or get_settings()
+        url = make_url(settings.database_url)
+        shown = url.render_as_string(hide_password=True)
+        missing_file = (
+            url.get_backend_name() == "sqlite"
+            and url.database not in (None, "", ":memory:")
+            and not Path(str(url.database)).exists()
+        )
+        if missing_file:
+            raise ConfigurationError(f"{shown}: no registry here; run 'doseline init'")
         pseudonymiser = Pseudonymiser(load_key(settings.key_file)) if writable else None
         registry = cls(settings.database_url, pseudonymiser)
-        registry.upgrade()
+        if not registry.schema_is_current():
+            registry.dispose()
+            raise ConfigurationError(
+                f"{shown}: the registry's schema is not that of this version of doseline; "
+                "run 'doseline init' to set it up or migrate it"
+            )
         if pseudonymiser is not None:
-            registry.check_key()
+            registry.check_key(bind=False)
         return registry
 
     # -- schema ---------------------------------------------------------------------------
@@ -106,14 +130,19 @@ class Registry:
         head = ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
         return self.current_revision() == head
 
-    def check_key(self) -> None:
-        """Record the key fingerprint on first use; refuse a registry made with another key."""
+    def check_key(self, *, bind: bool = True) -> None:
+        """Refuse a registry made with another key. A registry without a key yet is bound to
+        this one where ``bind`` (``doseline init``), and refused otherwise."""
         if self.pseudonymiser is None:
             raise ConfigurationError("this registry was opened without a deployment key")
         fingerprint = self.pseudonymiser.fingerprint
         with self.sessions.begin() as session:
             known = session.scalars(select(Deployment.key_fingerprint)).first()
             if known is None:
+                if not bind:
+                    raise ConfigurationError(
+                        "this registry is bound to no deployment key; run 'doseline init'"
+                    )
                 session.add(Deployment(key_fingerprint=fingerprint))
             elif known != fingerprint:
                 raise ConfigurationError(
