@@ -1,0 +1,1 @@
+"""Radiation physics for X-ray dosimetry: spectra, materials, phantoms and photon transport."""
