@@ -16,8 +16,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from doseline.cohort.cli import app as cohort_app
 from doseline.config import Settings, get_settings
+from doseline.dosimetry.rt.cli import app as rt_app
 from doseline.errors import DoselineError
+from doseline.physics.cli import app as mc_app
+from doseline.physics.phantoms.cli import app as phantom_app
+from doseline.risk.cli import app as risk_app
 
 __all__ = ["app", "main"]
 
@@ -34,6 +39,11 @@ rdsr_app = typer.Typer(help="Read X-Ray Radiation Dose SR files.", no_args_is_he
 patients_app = typer.Typer(help="Look up patients in the registry.", no_args_is_help=True)
 app.add_typer(rdsr_app, name="rdsr")
 app.add_typer(patients_app, name="patients")
+app.add_typer(phantom_app, name="phantom")
+app.add_typer(mc_app, name="mc")
+app.add_typer(risk_app, name="risk")
+app.add_typer(cohort_app, name="cohort")
+app.add_typer(rt_app, name="rt")
 
 console = Console(stderr=True)
 

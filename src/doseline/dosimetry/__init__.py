@@ -1,0 +1,1 @@
+"""Organ dosimetry: from recorded exposures to organ doses."""

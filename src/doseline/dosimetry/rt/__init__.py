@@ -1,0 +1,1 @@
+"""Radiotherapy dosimetry: DVHs, organ doses, plan sums, out-of-field and imaging dose."""

@@ -1,0 +1,1 @@
+"""Radiation risk projection: lifetime attributable risk of cancer and circulatory disease."""
