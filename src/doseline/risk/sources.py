@@ -1,0 +1,179 @@
+"""Exposures for risk projection: from a CSV of organ doses or from the registry.
+
+CSV format (one row per organ dose; ``docs/risk.md``)::
+
+    pseudonym,sex,age_at_exposure_y,organ,dose_gy
+    P001,female,2.5,thyroid,0.004
+
+``sex`` (``male``/``female``) may be empty when given on the command line; rows of one
+pseudonym and age at exposure form one exposure (an optional ``exposure`` column separates
+exposures at the same age). Registry: ``organ_dose`` rows joined to ``exposure`` and
+``patient`` (age at exposure from ``exposure.age_at_exposure_days / 365.25``).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from doseline.errors import InvalidInputError
+from doseline.organs import ORGANS, Sex
+from doseline.registry.doses import OrganDose
+from doseline.registry.exposures import Exposure as ExposureRow
+from doseline.registry.people import Patient
+from doseline.risk.lar import Exposure
+
+if TYPE_CHECKING:
+    from doseline.registry.database import Registry
+
+__all__ = ["PersonExposures", "exposures_from_registry", "read_exposures_csv"]
+
+_DAYS_PER_YEAR = 365.25
+PersonExposures = tuple[Sex | None, list[Exposure]]
+
+
+def _sex(value: str | None, source: str, record: str) -> Sex | None:
+    value = (value or "").strip().lower()
+    if value in ("", "o"):
+        return None
+    if value in ("male", "m"):
+        return "male"
+    if value in ("female", "f"):
+        return "female"
+    raise InvalidInputError(
+        f"sex {value!r} not male/female", source=source, record=record, field="sex"
+    )
+
+
+def read_exposures_csv(path: str | Path) -> dict[str, PersonExposures]:
+    """Read organ doses per person and exposure from a CSV (format in the module docstring)."""
+    source = str(path)
+    groups: dict[str, dict[tuple[str, float], dict[str, float]]] = defaultdict(dict)
+    sexes: dict[str, Sex | None] = {}
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        needed = {"pseudonym", "age_at_exposure_y", "organ", "dose_gy"}
+        if reader.fieldnames is None or not needed <= set(reader.fieldnames):
+            raise InvalidInputError(
+                f"columns must include {sorted(needed)}", source=source, field="header"
+            )
+        for number, row in enumerate(reader, start=2):
+            record = f"row {number}"
+            person = row["pseudonym"].strip()
+            if not person:
+                raise InvalidInputError(
+                    "empty pseudonym", source=source, record=record, field="pseudonym"
+                )
+            organ = row["organ"].strip()
+            if organ not in ORGANS:
+                raise InvalidInputError(
+                    f"unknown organ {organ!r}", source=source, record=record, field="organ"
+                )
+            try:
+                age = float(row["age_at_exposure_y"])
+                dose = float(row["dose_gy"])
+            except ValueError:
+                raise InvalidInputError(
+                    "age_at_exposure_y and dose_gy must be numbers",
+                    source=source,
+                    record=record,
+                    field="age_at_exposure_y/dose_gy",
+                ) from None
+            if not (0 <= age < 100 and math.isfinite(dose) and dose >= 0):
+                raise InvalidInputError(
+                    f"age {age} or dose {dose} out of range", source=source, record=record
+                )
+            sex = _sex(row.get("sex"), source, record)
+            if person in sexes and sex is not None and sexes[person] not in (None, sex):
+                raise InvalidInputError(
+                    f"{person} has two sexes", source=source, record=record, field="sex"
+                )
+            sexes[person] = sex or sexes.get(person)
+            key = ((row.get("exposure") or "").strip(), age)
+            doses = groups[person].setdefault(key, {})
+            if organ in doses:
+                raise InvalidInputError(
+                    f"{organ} given twice for {person} at age {age}",
+                    source=source,
+                    record=record,
+                    field="organ",
+                )
+            doses[organ] = dose
+    return {
+        person: (
+            sexes[person],
+            [
+                Exposure(age, doses)
+                for (_, age), doses in sorted(by.items(), key=lambda kv: kv[0][1])
+            ],
+        )
+        for person, by in groups.items()
+    }
+
+
+def exposures_from_registry(
+    registry: Registry, pseudonym: str, *, method: str | None = None
+) -> PersonExposures:
+    """Organ doses of one patient from the registry, one :class:`Exposure` per exposure.
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown patient, no organ doses, an exposure without age, or organ doses from several
+        methods without ``method`` to choose one.
+    """
+    where = "registry"
+    with registry.session() as session:
+        patient = session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)).first()
+        if patient is None:
+            raise InvalidInputError(f"no patient {pseudonym!r}", source=where, field="pseudonym")
+        query = (
+            select(
+                ExposureRow.id,
+                ExposureRow.age_at_exposure_days,
+                OrganDose.organ,
+                OrganDose.dose_gy,
+                OrganDose.method,
+                OrganDose.method_version,
+            )
+            .join(OrganDose, OrganDose.exposure_id == ExposureRow.id)
+            .where(ExposureRow.patient_id == patient.id)
+        )
+        if method is not None:
+            query = query.where(OrganDose.method == method)
+        rows = session.execute(query).all()
+        sex = _sex(patient.sex, where, f"patient {pseudonym}")
+    if not rows:
+        raise InvalidInputError(
+            f"patient {pseudonym!r} has no organ doses in the registry yet; pass --exposures",
+            source=where,
+            record=f"patient {pseudonym}",
+            field="organ_dose",
+        )
+    methods = {(r.method, r.method_version) for r in rows}
+    if len(methods) > 1:
+        raise InvalidInputError(
+            f"organ doses from several methods {sorted(methods)}; choose one with method=",
+            source=where,
+            record=f"patient {pseudonym}",
+            field="organ_dose.method",
+        )
+    by_exposure: dict[int, dict[str, float]] = defaultdict(dict)
+    ages: dict[int, float] = {}
+    for r in rows:
+        if r.age_at_exposure_days is None:
+            raise InvalidInputError(
+                "exposure has no age",
+                source=where,
+                record=f"exposure {r.id}",
+                field="age_at_exposure_days",
+            )
+        ages[r.id] = r.age_at_exposure_days / _DAYS_PER_YEAR
+        by_exposure[r.id][r.organ] = r.dose_gy
+    exposures = [Exposure(ages[i], by_exposure[i]) for i in sorted(ages, key=lambda i: ages[i])]
+    return sex, exposures
