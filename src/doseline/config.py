@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         identifier. Off by default: identifiers link by value across files and centres (a
         national number, or one hospital's numbers), even where only some sources fill in the
         issuer. Turn it on where centres' local numbers could clash.
+    rt_name_map
+        A CSV of the site's own radiotherapy structure names (``DOSELINE_RT_NAME_MAP``), read
+        before the shipped TG-263 table; format in ``docs/rt_registry.md``.
     """
 
     model_config = SettingsConfigDict(env_prefix="DOSELINE_", extra="ignore")
@@ -51,6 +54,7 @@ class Settings(BaseSettings):
     store_shifted_dates: bool = False
     date_shift_max_days: int = Field(default=182, ge=1, le=3650)
     link_by_issuer: bool = False
+    rt_name_map: Path | None = None
 
 
 def get_settings() -> Settings:

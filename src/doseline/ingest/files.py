@@ -19,9 +19,11 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 
 from doseline.dicom.rdsr import read_rdsr_bytes
-from doseline.errors import InvalidInputError
+from doseline.errors import InvalidInputError, NotADoseReportError
 from doseline.ingest.options import IngestOptions
 from doseline.ingest.prepare import PreparedReport, prepare_report
+from doseline.ingest.rt import PreparedRTObject, parse_rt_bytes
+from doseline.ingest.rt_store import store_rt_file
 from doseline.ingest.store import get_or_create_centre, store_report
 from doseline.ingest.summary import IngestSummary
 from doseline.registry.database import Registry
@@ -40,6 +42,7 @@ class FileResult:
     size_bytes: int
     prepared: PreparedReport | None = None
     category: str | None = None
+    prepared_rt: PreparedRTObject | None = None  # a DICOM-RT object (doseline.ingest.rt)
     reason: str | None = None
 
 
@@ -78,9 +81,22 @@ def parse_file(path: Path, options: _Options) -> FileResult:
     try:
         report = read_rdsr_bytes(data, source=source, strict=options.run.strict)
         prepared = prepare_report(report, Pseudonymiser(options.key), options=options.run)
+    except NotADoseReportError as error:
+        return _parse_rt(source, data, options, error)
     except InvalidInputError as error:
         return FileResult(source, len(data), category=error.code, reason=str(error))
     return FileResult(source, len(data), prepared=prepared)
+
+
+def _parse_rt(source: str, data: bytes, options: _Options, error: InvalidInputError) -> FileResult:
+    """Not a dose report: a DICOM-RT object (plan, dose, structure set, planning CT)?"""
+    try:
+        rt = parse_rt_bytes(data, source, Pseudonymiser(options.key), options.run)
+    except InvalidInputError as rt_error:
+        return FileResult(source, len(data), category=rt_error.code, reason=str(rt_error))
+    if rt is None:
+        return FileResult(source, len(data), category=error.code, reason=str(error))
+    return FileResult(source, len(data), prepared_rt=rt)
 
 
 _worker_options: _Options | None = None
@@ -155,25 +171,36 @@ def ingest_paths(
         centre_id = get_or_create_centre(connection, centre)
     done = 0
     results = _results(files, worker_options, jobs)
+    pending: list[PreparedRTObject] = []  # planning CT images that came before their RTSTRUCT
     while True:
         batch = [result for _, result in zip(range(BATCH_SIZE), results, strict=False)]
         if not batch:
             break
-        _write_batch(registry, batch, centre_id, summary)
+        _write_batch(registry, batch, centre_id, summary, pending)
         done += len(batch)
         if progress is not None:
             progress(done, len(files))
+    with registry.connect() as connection:
+        for image in pending:
+            store_rt_file(connection, image, centre_id, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def _write_batch(
-    registry: Registry, batch: list[FileResult], centre_id: int, summary: IngestSummary
+    registry: Registry,
+    batch: list[FileResult],
+    centre_id: int,
+    summary: IngestSummary,
+    pending: list[PreparedRTObject],
 ) -> None:
     """One transaction per batch, one savepoint per file."""
     with registry.connect() as connection:
         for result in batch:
             summary.bytes_read += result.size_bytes
+            if result.prepared_rt is not None:
+                store_rt_file(connection, result.prepared_rt, centre_id, summary, pending)
+                continue
             if result.prepared is None:
                 summary.reject(result.source, result.category or "rejected", result.reason or "")
                 continue

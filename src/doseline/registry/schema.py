@@ -20,6 +20,15 @@ from doseline.registry.people import (
     Patient,
     Treatment,
 )
+from doseline.registry.radiotherapy import (
+    RTBeam,
+    RTCourse,
+    RTDoseGrid,
+    RTImage,
+    RTPlanRecord,
+    RTStructure,
+    RTStructureSet,
+)
 
 __all__ = [
     "Anthropometry",
@@ -34,6 +43,13 @@ __all__ = [
     "OrganDose",
     "Outcome",
     "Patient",
+    "RTBeam",
+    "RTCourse",
+    "RTDoseGrid",
+    "RTImage",
+    "RTPlanRecord",
+    "RTStructure",
+    "RTStructureSet",
     "Treatment",
     "accumulated_dose",
     "ct_event",
