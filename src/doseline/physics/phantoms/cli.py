@@ -48,16 +48,19 @@ def _text(info: dict[str, Any]) -> str:
     lines = [
         f"{info['phantom']}",
         f"height {info['height_cm']:.1f} cm, total mass {info['total_mass_g'] / 1000:.2f} kg "
-        f"(ICRP 89: {_fmt_kg(info['icrp89_total_mass_g'])}), voxel {info['voxel_mm']} mm, "
+        f"(ICRP 89: {_fmt_kg(info['icrp89_total_mass_g'])}; ORNL phantom: "
+        f"{_fmt_kg(info['ornl_phantom_total_mass_g'])}), voxel {info['voxel_mm']} mm, "
         f"grid {info['shape']}",
-        f"{'organ':24s} {'voxel g':>10s} {'analytic g':>10s} {'ICRP 89 g':>10s}  note",
+        f"{'organ':24s} {'voxel g':>10s} {'analytic g':>10s} {'ICRP 89 g':>10s}  "
+        f"{'ORNL g':>10s}  note",
     ]
     for organ in info["organs"]:
         unverified = organ["icrp89_mass_g"] is not None and not organ["icrp89_checked"]
         lines.append(
             f"{organ['organ']:24s} {_fmt(organ['voxel_mass_g'])} "
             f"{_fmt(organ['analytic_mass_g'])} {_fmt(organ['icrp89_mass_g'])}"
-            f"{'*' if unverified else ' '} {organ['note']}"
+            f"{'*' if unverified else ' '} {_fmt(organ['ornl_phantom_mass_g'])}  {organ['note']}"
         )
     lines.append("* ICRP 89 value not yet checked against a reproduction of the table")
+    lines.append("ORNL g: mass in the ORNL phantom of this age (DCAL REGMASS; children only)")
     return "\n".join(lines)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from doseline.physics.phantoms.reference import icrp89_checked, icrp89_value, reference_sex
+from doseline.physics.phantoms.reference import (
+    icrp89_checked,
+    icrp89_value,
+    ornl_phantom_mass_g,
+    reference_sex,
+)
 from doseline.physics.phantoms.stylised import (
     ORGAN_SURROGATES,
     age_scaling,
@@ -37,8 +42,9 @@ def phantom_info(
 
     The ICRP 89 masses are those of :func:`reference_sex` (sex-averaged for children, male for
     the adult, own sex for sex-specific organs); ``icrp89_checked`` says whether that value was
-    checked against an independent reproduction of ICRP 89 (:func:`icrp89_checked`); surrogate
-    organs have no region of their own.
+    checked against an independent reproduction of ICRP 89 (:func:`icrp89_checked`);
+    ``ornl_phantom_mass_g`` is the organ's mass in the ORNL phantom of the age itself (newborn
+    to 15 years, :func:`ornl_phantom_mass_g`); surrogate organs have no region of their own.
     """
     phantom = build_phantom(age, voxel_size_mm, organ_masses=organ_masses)
     voxel = organ_masses_g(phantom)
@@ -60,6 +66,7 @@ def phantom_info(
                 "analytic_mass_g": None if organ == "skin" else analytic.get(organ),
                 "icrp89_mass_g": icrp,
                 "icrp89_checked": icrp is not None and icrp89_checked(organ, age, ref_sex),
+                "ornl_phantom_mass_g": ornl_phantom_mass_g(organ, age),
                 "note": SURROGATE_NOTES.get(organ, ""),
             }
         )
@@ -75,6 +82,7 @@ def phantom_info(
         "grid_height_cm": z_extent / 10.0,
         "total_mass_g": voxel["whole_body"],
         "icrp89_total_mass_g": icrp89_value("body_mass_g", age, sex),
+        "ornl_phantom_total_mass_g": ornl_phantom_mass_g("whole_body", age),
         "scale_factors": {
             "head": scaling.head,
             "trunk_z": scaling.trunk_z,

@@ -21,9 +21,11 @@ from doseline.errors import InvalidInputError
 __all__ = [
     "AGES",
     "DATA_DIR",
+    "ORNL_PHANTOM_REGIONS",
     "icrp89_checked",
     "icrp89_value",
     "material_densities_g_cm3",
+    "ornl_phantom_mass_g",
     "reference_sex",
 ]
 
@@ -126,6 +128,59 @@ def icrp89_checked(quantity: str, age: str, sex: SexChoice = "mean") -> bool:
     keys = _contributing_keys(quantity, age, sex)
     checked = _icrp89_rows()[1]
     return bool(keys) and all(checked[key] for key in keys)
+
+
+#: Organ (doseline vocabulary) -> the regions of DCAL's ``REGMASS`` files whose masses add up
+#: to the ORNL phantom's organ as doseline models it (hollow organs with their contents, as the
+#: phantom regions are; lung without blood; ``whole_body`` the phantom's total mass).
+ORNL_PHANTOM_REGIONS: dict[str, tuple[str, ...]] = {
+    "adrenals": ("Adrenals",),
+    "brain": ("Brain",),
+    "breast": ("Breasts",),
+    "gallbladder": ("GB_Wall", "GB_Cont"),
+    "heart": ("Ht_Wall", "Ht_Cont"),
+    "kidneys": ("Kidneys",),
+    "liver": ("Liver",),
+    "lung": ("Lng_Tiss",),
+    "colon": ("ULI_Wall", "ULI_Cont", "LLI_Wall", "LLI_Cont"),
+    "ovaries": ("Ovaries",),
+    "pancreas": ("Pancreas",),
+    "red_bone_marrow": ("R_Marrow",),
+    "small_intestine": ("SI_Wall", "SI_Cont"),
+    "skin": ("Skin",),
+    "spleen": ("Spleen",),
+    "stomach": ("St_Wall", "St_Cont"),
+    "testes": ("Testes",),
+    "thymus": ("Thymus",),
+    "thyroid": ("Thyroid",),
+    "bladder": ("UB_Wall", "UB_Cont"),
+    "uterus": ("Uterus",),
+    "whole_body": ("Body_Tis",),
+}
+
+
+@lru_cache(maxsize=1)
+def _ornl_masses() -> dict[tuple[str, str], float]:
+    with (DATA_DIR / "ornl_phantom_masses.csv").open(newline="") as handle:
+        return {(r["age"], r["dcal_region"]): float(r["mass_g"]) for r in csv.DictReader(handle)}
+
+
+def ornl_phantom_mass_g(organ: str, age: str) -> float | None:
+    """Mass of ``organ`` in the ORNL phantom of ``age`` (Cristy and Eckerman 1987), g.
+
+    From the region masses that DCAL (Eckerman and Leggett, ORNL/TM-2001/190) distributes with
+    the Cristy-Eckerman specific absorbed fractions (``REGMASS.A00`` ... ``A15``); see
+    PROVENANCE.md. Only the children (newborn to 15 years) are tabulated: DCAL's adult files
+    hold ICRP 23 reference masses, not phantom masses. None where the organ or age is not
+    tabulated (e.g. the adult, or organs the ORNL phantoms lack).
+    """
+    if age not in AGES:
+        raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
+    masses = _ornl_masses()
+    regions = ORNL_PHANTOM_REGIONS.get(organ, ())
+    if not regions or any((age, r) not in masses for r in regions):
+        return None
+    return sum(masses[(age, r)] for r in regions)
 
 
 @lru_cache(maxsize=1)
