@@ -14,14 +14,29 @@ DCAL's three significant figures (0.5 %): 2 % for organs of 60 g and more; liver
 colon, whose Geant4 versions are reconstructed or painted over by later organs in doseline
 (PROVENANCE.md: liver cut plane scaled from the MIRD adult, colon painted over the small
 intestine), within 5 %. The organs Geant4 changed (its simplified heart, its adult testes and
-adrenals) and the derived children are compared in docs/phantoms.md, not here.
+adrenals) are compared in docs/phantoms.md, not here.
+
+The derived children (newborn to 10 years) are sized to the ORNL masses of their age
+(``doseline.physics.phantoms.sizing``). Their voxelised organ masses at 2 mm (3 x 3 x 3
+sub-voxels) must reproduce the ORNL masses for organs of 10 g and more within 7 %: the
+voxelisation error of such organs at 2 mm (voxel vs analytic mass within 5 %,
+test_phantoms_stylised.py) plus the convergence of the sizing iteration and its Sobol volume
+estimate (2^14 points, about 1 %) and DCAL's three significant figures (0.5 %). Known
+exceptions, asserted as such: in the newborn the liver, heart and lungs cannot all reach their
+ORNL masses in the slim derived trunk (semi-axes 58 x 33 mm) and stop at 0.85-0.95 of them.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from doseline.physics.phantoms import analytic_region_masses_g, region_organs
+from doseline.physics.phantoms import (
+    analytic_region_masses_g,
+    build_phantom,
+    organ_masses_g,
+    region_organs,
+)
 from doseline.physics.phantoms.reference import ORNL_PHANTOM_REGIONS, ornl_phantom_mass_g
 
 
@@ -74,3 +89,39 @@ def test_adults_and_unknown_organs_are_not_tabulated() -> None:
     assert ornl_phantom_mass_g("oesophagus", "5y") is None
     with pytest.raises(ValueError, match="unknown age"):
         ornl_phantom_mass_g("liver", "7y")
+
+
+_NEWBORN_SHORTFALL = {"liver", "heart", "lung"}  # crowded slim trunk: see the module docstring
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("age", ["newborn", "1y", "5y", "10y"])
+def test_derived_children_have_the_ornl_organ_masses(age: str) -> None:
+    masses = organ_masses_g(build_phantom(age, 2.0))
+    checked = 0
+    for organ in ORNL_PHANTOM_REGIONS:
+        ornl = ornl_phantom_mass_g(organ, age)
+        if ornl is None or ornl < 10.0 or organ in ("skin", "red_bone_marrow", "whole_body"):
+            continue
+        if age == "newborn" and organ in _NEWBORN_SHORTFALL:
+            assert 0.80 < masses[organ] / ornl < 1.0, (organ, masses[organ], ornl)
+        else:
+            assert masses[organ] == pytest.approx(ornl, rel=0.07), (age, organ)
+        checked += 1
+    assert checked >= 8
+
+
+def test_child_breast_is_a_small_lens_at_the_chest_surface() -> None:
+    # ORNL 5-year breasts: 1.51 g (DCAL REGMASS.A05); the analytic (painted) mass must match
+    # it to the Sobol accuracy of a small region (5 %), and the region must lie in the front
+    # 15 mm of the trunk (anterior chest surface)
+    masses = analytic_region_masses_g("5y")
+    ornl = ornl_phantom_mass_g("breast", "5y")
+    assert ornl is not None
+    assert masses["breast"] == pytest.approx(ornl, rel=0.05)
+    phantom = build_phantom("5y", 2.0)
+    index = [r.name for r in phantom.regions].index("breast")
+    xs, ys, zs = np.nonzero(phantom.labels == index)
+    front = np.argmax(phantom.labels > 0, axis=1)  # most anterior body voxel of each (x, z)
+    depth_mm = (ys - front[xs, zs] + 1) * 2.0
+    assert ys.size > 0 and depth_mm.max() <= 15.0

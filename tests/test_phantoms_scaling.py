@@ -49,7 +49,9 @@ def test_analytic_masses_scale_by_the_volume_factor() -> None:
     factors = (1.1, 1.1, 1.2)
     base = analytic_region_masses_g("1y", n_points_log2=15)
     scaled = analytic_region_masses_g("1y", factors, n_points_log2=15)
-    for name in ("heart", "liver", "lung", "brain", "skeleton_ribs", "kidneys"):
+    # untilted organs only: a tilted solid (the heart, 25 degrees about y) is scaled by the
+    # documented direction-cosine approximation of shapes._scale_semi_axes, not exactly
+    for name in ("stomach", "liver", "lung", "brain", "skeleton_ribs", "kidneys"):
         assert scaled[name] / base[name] == pytest.approx(1.452, rel=5e-3), name
 
 

@@ -8,14 +8,16 @@ References and tolerances
   sub-voxels the majority vote misassigns only part of the boundary layer: for organs of 10 g
   and more in the 5-year-old (smallest thickness about 8 mm) that bounds the error to a few
   per cent -> 5 %.
-- Body mass and brain mass: ICRP Publication 89 Tables 2.8-2.9 (the targets the family is
-  scaled to): the voxelised values must reproduce them within the voxelisation error of the
-  whole body and of the brain (2 %).
+- Body mass: ICRP Publication 89 Table 2.9; brain mass: the ORNL 5-year phantom (DCAL
+  ``REGMASS.A05``, 1260 g; the head of the derived children is scaled to it). Both are the
+  targets the family is scaled to: the voxelised values must reproduce them within the
+  voxelisation error of the whole body and of the brain (2 %).
 - Red bone marrow: the ICRP 89 total active marrow mass is distributed over the skeletal
   regions by their analytic masses, so the voxelised sum equals it within the voxelisation
   error of the skeleton (2 % at 2 mm).
-- ICRP 89 comparison of the other organs is a documented table (docs/phantoms.md); here only
-  gross errors (a factor of 3) fail.
+- The other organs vs their sizing targets (ORNL phantom masses for the derived children,
+  ICRP 89 otherwise; test_phantoms_ornl.py checks the children at 2 mm): at 4 mm with 2 x 2 x 2
+  sub-voxels only gross errors (a factor of 3) fail.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from doseline.physics.phantoms import (
     organ_masses_g,
     region_organs,
 )
-from doseline.physics.phantoms.reference import reference_sex
+from doseline.physics.phantoms.reference import ornl_phantom_mass_g, reference_sex
+from doseline.physics.phantoms.sizing import organ_target_masses_g
 
 _CONTAINERS = {"soft_tissue_legs", "soft_tissue_trunk", "soft_tissue_head", "skin"}
 _WITH_CONTENTS = {"bladder", "stomach", "small_intestine", "colon", "gallbladder", "skin", "breast"}
@@ -50,7 +53,9 @@ def test_voxel_masses_match_analytic_masses_5y(five_year: object) -> None:
     analytic = analytic_region_masses_g("5y")
     checked = 0
     for name, mass in analytic.items():
-        if name in _CONTAINERS or mass < 10.0:
+        # the oesophagus (10 g, a tube of radius 4.4 mm between heart, lungs and spine) is too
+        # thin for 2-mm voxels: the plurality vote over-counts it by about 13 %
+        if name in _CONTAINERS or mass < 10.0 or name == "oesophagus":
             continue
         assert voxel[name] == pytest.approx(mass, rel=0.05), name
         checked += 1
@@ -60,7 +65,7 @@ def test_voxel_masses_match_analytic_masses_5y(five_year: object) -> None:
 def test_total_and_brain_mass_follow_icrp89(five_year: object) -> None:
     masses = organ_masses_g(five_year)  # type: ignore[arg-type]
     assert masses["whole_body"] == pytest.approx(icrp89_value("body_mass_g", "5y"), rel=0.02)
-    assert masses["brain"] == pytest.approx(icrp89_value("brain", "5y"), rel=0.02)
+    assert masses["brain"] == pytest.approx(ornl_phantom_mass_g("brain", "5y"), rel=0.02)
     # marrow fractions come from the analytic skeletal masses: the voxelised marrow mass
     # differs by the voxelisation error of the thin skeletal shells (about 1 % at 2 mm)
     assert masses["red_bone_marrow"] == pytest.approx(
@@ -133,10 +138,15 @@ def test_every_age_builds_and_meets_its_targets(age: str) -> None:
     scaling = age_scaling(age)
     assert masses["whole_body"] == pytest.approx(scaling.body_mass_g, rel=0.04)
     sex = reference_sex(age)
+    targets = organ_target_masses_g(age)
     for organ, mass in masses.items():
-        reference = icrp89_value(organ, age, sex)
-        # ICRP 89 gives walls of hollow organs; the phantom regions include the contents
-        if reference is None or organ in _WITH_CONTENTS or reference < 5:
+        # the derived children are sized to the ORNL phantom masses, 15 y and adult to ICRP 89
+        # (ICRP 89 gives walls of hollow organs; the phantom regions include the contents)
+        if organ in targets:
+            reference: float | None = targets[organ][0]
+        else:
+            reference = None if organ in _WITH_CONTENTS else icrp89_value(organ, age, sex)
+        if reference is None or reference < 5:
             continue
         assert 1 / 3 < mass / reference < 3, (age, organ, mass, reference)
     body = np.nonzero(phantom.labels.any(axis=(0, 1)))[0]
@@ -157,3 +167,16 @@ def test_bad_age_and_voxel_size_are_rejected() -> None:
         build_phantom("7y")
     with pytest.raises(ValueError, match="voxel_size_mm"):
         build_phantom("5y", 0.0)
+
+
+@pytest.mark.slow
+def test_sizing_keeps_organ_centroids() -> None:
+    # synthetic truth: a similarity about an organ's own centre leaves its centroid in place;
+    # with 3-mm voxels the voxelised centroid is accurate to a fraction of a voxel, and organs
+    # that later regions or the body surface clip move by a few mm -> 3 mm for the organs that
+    # are not clipped much (docs/phantoms.md lists the larger shifts: lungs, liver, pancreas)
+    sized = build_phantom("5y", 3.0, supersample=2)
+    similar = build_phantom("5y", 3.0, supersample=2, organ_masses="similitude")
+    for name in ("heart", "stomach", "spleen", "kidneys", "thymus", "urinary_bladder"):
+        shift = np.linalg.norm(sized.centroid_mm(name) - similar.centroid_mm(name))
+        assert shift < 3.0, (name, shift)

@@ -30,7 +30,7 @@ SURROGATE_NOTES: dict[str, str] = {
     "extrathoracic_region": "added: airway tube in the neck, soft tissue",
     "skin": "outer voxel layer of the body: mass depends on the voxel size",
     "red_bone_marrow": "ICRP 89 total spread over the skeletal regions",
-    "breast": "ORNL 15-year breasts; under 15 years the part of them inside the trunk",
+    "breast": "ORNL 15-year breasts; under 15 years a small lens at the chest surface",
     **{organ: "surrogate: " + ", ".join(regions) for organ, regions in ORGAN_SURROGATES.items()},
 }
 

@@ -16,16 +16,15 @@ were not available to us in readable form:
   (``ornl_dimensions.csv``, Cristy and Eckerman 1987 Table A-1 as recalled, flagged unverified
   in PROVENANCE.md), x and y by one factor ``s_xy`` chosen so that the total body mass is the
   ICRP 89 reference mass (the x-y rule of PCXMC, Tapiovaara and Siiskonen 2008, STUK-A231);
-- the solid organs (liver, kidneys, spleen, pancreas, thymus, thyroid, adrenals, gonads,
-  uterus, and the added oesophagus, salivary glands and prostate: :data:`MATCHED_ORGANS`) are
-  then resized isotropically about their own centres to their ICRP 89 reference masses and
-  clipped to the body, as Cristy (1980, NUREG/CR-1159) sized the children's organs to reference
-  masses (``organ_masses="similitude"`` keeps the plain similitude instead);
-- under 15 years the breast region is the part of the ORNL breast ellipsoids inside the trunk.
-
-Organs inside the trunk otherwise scale as similitudes of the 15-year-old organs, as Cristy
-(1980) built the children's trunk organs from the adult ones; their masses then differ from
-ICRP 89 where children's proportions differ (compare in docs/phantoms.md).
+- the organs are then resized isotropically about their own centres to target masses and
+  clipped to the body (:mod:`doseline.physics.phantoms.sizing`; ``organ_masses="similitude"``
+  keeps the plain similitude instead): in the derived children (newborn to 10 years) every
+  organ for which the ORNL phantom of that age has a mass (DCAL ``REGMASS``,
+  ``ornl_phantom_masses.csv``) to that mass, the oesophagus, salivary glands and prostate to
+  ICRP 89; at 15 years and in the adult the solid organs of :data:`MATCHED_ORGANS` to ICRP 89;
+- under 15 years the breast region is the small ORNL pre-pubertal breast: the breast
+  ellipsoids shrunk about their centres on the chest surface, only their part inside the
+  trunk kept.
 
 Origin and axes: the origin is the centre of the base of the trunk (MIRD convention, z = 0 at
 the top of the legs); +x the phantom's left, +y posterior, +z towards the head (DICOM LPS).
@@ -52,15 +51,16 @@ from doseline.physics.phantoms.reference import (
     DATA_DIR,
     icrp89_value,
     material_densities_g_cm3,
+    ornl_phantom_mass_g,
     reference_sex,
 )
-from doseline.physics.phantoms.shapes import (
-    Difference,
-    Intersection,
-    Solid,
-    Translated,
-    Union,
-    solid_from_dict,
+from doseline.physics.phantoms.shapes import Solid, Translated, solid_from_dict
+from doseline.physics.phantoms.sizing import (
+    ICRP89_SIZED_ORGANS,
+    ORNL_SIZED_AGES,
+    organ_target_masses_g,
+    prepubertal_breast,
+    resize_to_masses,
 )
 from doseline.physics.phantoms.voxel import Label, VoxelPhantom
 from doseline.physics.phantoms.voxelise import analytic_volumes_mm3, grid_bounds, voxelise
@@ -127,24 +127,9 @@ class AgeScaling:
     body_mass_g: float
 
 
-#: Organs resized to their ICRP 89 reference mass: solid organs whose phantom region is the
-#: whole organ, and the regions doseline adds as surrogates; hollow organs with contents, the
-#: heart with its blood and the lungs (ICRP 89 lung mass includes blood) are left alone.
-MATCHED_ORGANS: tuple[str, ...] = (
-    "liver",
-    "kidneys",
-    "spleen",
-    "pancreas",
-    "thymus",
-    "thyroid",
-    "adrenals",
-    "testes",
-    "ovaries",
-    "uterus",
-    "salivary_glands",
-    "oesophagus",
-    "prostate",
-)
+#: Organs resized to their ICRP 89 reference mass at 15 years and in the adult (the derived
+#: children are sized to the ORNL phantoms instead: :mod:`doseline.physics.phantoms.sizing`).
+MATCHED_ORGANS: tuple[str, ...] = ICRP89_SIZED_ORGANS
 
 
 @lru_cache(maxsize=1)
@@ -206,8 +191,9 @@ def _base_segment_masses_g() -> dict[str, float]:
     masses = dict.fromkeys(_SEGMENTS, 0.0)
     for region, volume in zip(regions, volumes, strict=True):
         masses[region.segment] += volume / 1000.0 * densities[region.material]
-    brain = next(i for i, r in enumerate(regions) if r.name == "brain")
-    masses["brain"] = volumes[brain] / 1000.0 * densities[regions[brain].material]
+    for organ in ("brain", "lung"):
+        index = next(i for i, r in enumerate(regions) if r.name == organ)
+        masses[organ] = volumes[index] / 1000.0 * densities[regions[index].material]
     return masses
 
 
@@ -225,8 +211,11 @@ def age_scaling(age: str) -> AgeScaling:
     """Scale factors of the phantom of ``age`` (see the module docstring for the method).
 
     The 15-year-old is the base itself (factors 1). The adult takes the ICRP 89 adult male
-    values (the ORNL adult phantom represents Reference Man); the children the values common
-    to both sexes.
+    values (the ORNL adult phantom represents Reference Man); the children the body masses
+    common to both sexes. The head of the derived children (newborn to 10 years) is scaled to
+    the ORNL phantom's brain mass (:func:`ornl_phantom_mass_g`), and ``body_xy`` allows for
+    their lungs being resized to the ORNL lung mass (lung tissue, 0.296 g/cm3, replacing
+    soft tissue, 1.04 g/cm3, or the reverse), so that the body mass stays the ICRP 89 one.
     """
     if age not in AGES:
         raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
@@ -238,60 +227,33 @@ def age_scaling(age: str) -> AgeScaling:
         return AgeScaling(age, 1.0, 1.0, 1.0, 1.0, float(z_hi - z_lo) / 10.0, mass)
     sex = reference_sex(age)
     mass_g = icrp89_value("body_mass_g", age, sex)
-    brain_g = icrp89_value("brain", age, sex)
+    ornl = age in ORNL_SIZED_AGES
+    brain_g = ornl_phantom_mass_g("brain", age) if ornl else icrp89_value("brain", age, sex)
+    lung_g = ornl_phantom_mass_g("lung", age) if ornl else None
     if mass_g is None or brain_g is None:
         raise ValueError(f"ICRP 89 mass or brain mass missing for {age}")
     trunk_mm, legs_mm = _ornl_dimensions_mm()[age]
     head = (brain_g / base["brain"]) ** (1.0 / 3.0)
     trunk_z, legs_z = trunk_mm / z_head, float(legs_mm / -z_lo)
     body_mass = mass_g - head**3 * base["head"]
-    body_xy = math.sqrt(body_mass / (base["legs"] * legs_z + base["trunk"] * trunk_z))
+    segments = base["legs"] * legs_z + base["trunk"] * trunk_z
+    if lung_g is not None:  # lung resized from base["lung"] * body_xy**2 * trunk_z to lung_g
+        densities = material_densities_g_cm3()
+        c = densities["ornl_soft_tissue"] / densities["ornl_lung"] - 1.0
+        body_mass += c * lung_g
+        segments += c * base["lung"] * trunk_z
+    body_xy = math.sqrt(body_mass / segments)
     height_cm = float(trunk_mm + legs_mm + head * (z_hi - z_head)) / 10.0
     return AgeScaling(age, head, trunk_z, legs_z, body_xy, height_cm, mass_g)
 
 
-def _resized(solid: Solid, k: float) -> Solid:
-    """``solid`` scaled by ``k`` about its own centre; unions part by part, differences by
-    their base only (the cut solids stay where they are)."""
-    if isinstance(solid, Union):
-        return Union(tuple(_resized(part, k) for part in solid.parts))
-    if isinstance(solid, Difference):
-        return Difference(_resized(solid.base, k), solid.removed)
-    b = solid.bounds()
-    c = ((b[0][0] + b[0][1]) / 2, (b[1][0] + b[1][1]) / 2, (b[2][0] + b[2][1]) / 2)
-    moved = Translated(solid, (-c[0], -c[1], -c[2])).scaled(k, k, k)
-    return Translated(moved, c)
-
-
-def _matched(regions: tuple[RegionSpec, ...], age: str) -> tuple[RegionSpec, ...]:
-    """Resize the organs of :data:`MATCHED_ORGANS` to their ICRP 89 masses, kept inside their
-    body segment (a few fixed-point steps, since clipping at the body surface removes mass)."""
-    densities = material_densities_g_cm3()
+def _sized(regions: tuple[RegionSpec, ...], age: str) -> tuple[RegionSpec, ...]:
+    """Resize the organs to their target masses (:mod:`doseline.physics.phantoms.sizing`):
+    the ORNL phantom masses in the derived children, ICRP 89 at 15 years and in the adult."""
     containers = {r.segment: r.solid for r in regions if r.name in _CONTAINERS}
-    out = list(regions)
-    for index, region in enumerate(regions):
-        target = (
-            None
-            if region.organ not in MATCHED_ORGANS
-            else icrp89_value(region.organ, age, reference_sex(age, region.organ))
-        )
-        if target is None:
-            continue
-        k, solid = 1.0, region.solid
-        for _ in range(3):
-            (volume,) = analytic_volumes_mm3([solid], n_points_log2=15)
-            k *= (target / (volume / 1000.0 * densities[region.material])) ** (1.0 / 3.0)
-            solid = Intersection((_resized(region.solid, k), containers[region.segment]))
-        out[index] = replace(region, solid=solid)
-    return tuple(out)
-
-
-def _prepubertal_breast(solid: Solid) -> Solid:
-    """Children's breast region: the part of the ORNL breast ellipsoids inside the trunk (a
-    subcutaneous disc at the chest surface) instead of the adult breasts outside it."""
-    if not isinstance(solid, Difference):
-        raise TypeError("the base breast must be ellipsoids minus the trunk")
-    return Intersection((solid.base, *solid.removed))
+    targets = {organ: mass for organ, (mass, _) in organ_target_masses_g(age).items()}
+    special = {"breast": prepubertal_breast} if age in ORNL_SIZED_AGES else None
+    return resize_to_masses(regions, targets, containers, special)
 
 
 @lru_cache(maxsize=16)
@@ -330,12 +292,12 @@ def phantom_regions(
             solid = solid.scaled(xy, xy, factors.trunk_z)
         else:
             solid = solid.scaled(xy, xy, factors.legs_z)
-        if region.name == "breast" and age not in ("15y", "adult"):
-            solid = _prepubertal_breast(solid)
+        if region.name == "breast" and age in ORNL_SIZED_AGES and organ_masses != "icrp89":
+            solid = prepubertal_breast(solid, 1.0)
         out.append(replace(region, solid=solid))
     regions = tuple(out)
     if organ_masses == "icrp89":
-        regions = _matched(regions, age)
+        regions = _sized(regions, age)
     if scale != (1.0, 1.0, 1.0):
         regions = tuple(replace(r, solid=r.solid.scaled(*scale)) for r in regions)
     return regions
