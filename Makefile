@@ -2,7 +2,8 @@
 #   make demo   creates .venv, installs doseline, and runs the main job on an embedded SQLite
 #               registry with the bundled data (output in demo-output/)
 #   make test   creates .venv with the test extras and runs ruff, mypy and the whole test suite
-#   make bench  runs the benchmarks in benchmarks/
+#   make bench  runs the benchmarks in benchmarks/ (each prints its ratio to a baseline run
+#               in the same command; several take minutes)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -40,6 +41,12 @@ test: lint typecheck unit
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/transport.py
+	$(BIN)/python benchmarks/rt.py
+	$(BIN)/python benchmarks/risk.py
+	$(BIN)/python benchmarks/cohort.py
+	$(BIN)/python benchmarks/cohort_truth.py
+	$(BIN)/python benchmarks/cohort_uncertainty.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -30,21 +30,10 @@ from doseline.risk import (  # noqa: E402
     lar_cohort,
     load_baseline,
 )
+from doseline.risk.sites import BEIR7_SITES, SITE_ORGAN  # noqa: E402
 
-ORGANS = (
-    "stomach",
-    "colon",
-    "liver",
-    "lung",
-    "breast",
-    "uterus",
-    "ovaries",
-    "prostate",
-    "bladder",
-    "thyroid",
-    "red_bone_marrow",
-    "whole_body",
-)
+#: The organs that drive the BEIR VII sites (remainder tissues: whole_body), in site order.
+ORGANS = (*(SITE_ORGAN[s] for s in BEIR7_SITES if s in SITE_ORGAN), "whole_body")
 
 
 def cohort(n: int, k: int, seed: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:

@@ -81,23 +81,9 @@ def test_cohort_matches_single_person(model: CancerModel) -> None:
         assert cohort.central["all_cancer"][i] == pytest.approx(
             single.lar_per_100000["all_cancer"], rel=1e-12
         )
-    with_draws = lar_cohort(
-        sexes,
-        ages,
-        {"whole_body": dose},
-        model=model,
-        baseline=BASE,
-        draws=400,
-        seed=1,
-    )
-    again = lar_cohort(
-        sexes,
-        ages,
-        {"whole_body": dose},
-        model=model,
-        baseline=BASE,
-        draws=400,
-        seed=1,
+    with_draws, again = (
+        lar_cohort(sexes, ages, {"whole_body": dose}, model=model, baseline=BASE, draws=400, seed=1)
+        for _ in range(2)
     )
     assert np.array_equal(with_draws.quantiles["all_cancer"], again.quantiles["all_cancer"])
     low, median, high = with_draws.quantiles["all_cancer"].T

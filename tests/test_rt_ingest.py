@@ -19,18 +19,10 @@ from sqlalchemy import select
 
 from doseline.ingest import ingest_paths
 from doseline.ingest.rt_store import count_rt_rows
+from doseline.registry import radiotherapy as rt
 from doseline.registry.audit import audit_phi
 from doseline.registry.database import Registry
 from doseline.registry.exposures import Exposure
-from doseline.registry.radiotherapy import (
-    RTBeam,
-    RTCourse,
-    RTDoseGrid,
-    RTImage,
-    RTPlanRecord,
-    RTStructure,
-    RTStructureSet,
-)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "rt" / "dicompyler_core_example"
 FILES = ("rtplan.dcm", "rtdose.dcm", "rtss.dcm", "ct.0.dcm")
@@ -73,11 +65,11 @@ def test_example_course_is_stored_linked_and_pseudonymised(
         "rt_structure": 10,
         "rt_image": 1,
     }
-    plan = _rows(registry, RTPlanRecord)[0]
-    dose = _rows(registry, RTDoseGrid)[0]
-    sset = _rows(registry, RTStructureSet)[0]
-    image = _rows(registry, RTImage)[0]
-    course = _rows(registry, RTCourse)[0]
+    plan = _rows(registry, rt.RTPlanRecord)[0]
+    dose = _rows(registry, rt.RTDoseGrid)[0]
+    sset = _rows(registry, rt.RTStructureSet)[0]
+    image = _rows(registry, rt.RTImage)[0]
+    course = _rows(registry, rt.RTCourse)[0]
     # Links between pseudonyms mirror the links between the original UIDs.
     assert dose["referenced_plan_uid"] == plan["sop_instance_uid"]
     assert plan["referenced_structure_set_uid"] == sset["sop_instance_uid"]
@@ -88,7 +80,7 @@ def test_example_course_is_stored_linked_and_pseudonymised(
     # 2.5 mm in-plane, 3 mm between frames, scaling 1.4e-5, GY, PHYSICAL, PLAN.
     assert (course["fractions_planned"], course["prescription_dose_gy"]) == (7, 14.0)
     assert course["radiation_types"] == "PHOTON"
-    beams = sorted(_rows(registry, RTBeam), key=lambda b: b["beam_number"])
+    beams = sorted(_rows(registry, rt.RTBeam), key=lambda b: b["beam_number"])
     assert [b["dose_per_fraction_gy"] for b in beams] == [0.5] * 4
     assert [b["nominal_energy_mev"] for b in beams] == [10.0, 6.0, 6.0, 10.0]
     grid = (dose["columns"], dose["rows"], dose["frames"])
@@ -108,10 +100,17 @@ def test_example_course_is_stored_linked_and_pseudonymised(
     originals.discard("None")
     stored = [
         str(value)
-        for table in (RTCourse, RTPlanRecord, RTBeam, RTDoseGrid, RTStructureSet, RTStructure)
+        for table in (
+            rt.RTCourse,
+            rt.RTPlanRecord,
+            rt.RTBeam,
+            rt.RTDoseGrid,
+            rt.RTStructureSet,
+            rt.RTStructure,
+        )
         for row in _rows(registry, table)
         for value in row.values()
-    ] + [str(v) for row in _rows(registry, RTImage) for v in row.values()]
+    ] + [str(v) for row in _rows(registry, rt.RTImage) for v in row.values()]
     assert not originals.intersection(stored)
     # The registry's own PHI audit, told the identifiers read from the files, finds nothing.
     assert audit_phi(registry, sources=[example]) == []
@@ -121,7 +120,7 @@ def test_structure_names_are_mapped_to_tg263_and_unknown_names_warn(
     registry: Registry, example: Path
 ) -> None:
     summary = ingest_paths(registry, [example], centre="c")
-    rois = {r["roi_label"]: r for r in _rows(registry, RTStructure)}
+    rois = {r["roi_label"]: r for r in _rows(registry, rt.RTStructure)}
     assert (rois["Heart"]["tg263_term"], rois["Heart"]["organ"]) == ("Heart", "heart")
     assert (rois["Lt Lung"]["tg263_term"], rois["Lt Lung"]["organ"]) == ("Lung_L", "lung")
     assert rois["BODY"]["tg263_term"] == "External" and rois["BODY"]["organ"] is None

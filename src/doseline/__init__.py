@@ -6,8 +6,9 @@ command line starts fast.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from doseline._lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -62,7 +63,4 @@ if TYPE_CHECKING:
     from doseline.reports.summary import registry_summary
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'doseline' has no attribute {name!r}")
+__getattr__ = lazy_getattr("doseline", _EXPORTS, globals())

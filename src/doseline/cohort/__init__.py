@@ -14,8 +14,9 @@ stays fast.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from doseline._lazy import lazy_getattr
 
 _EXPORTS = {
     "DEFAULT_CENTRES": "doseline.cohort.technique",
@@ -127,12 +128,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'doseline.cohort' has no attribute {name!r}")
+__getattr__ = lazy_getattr("doseline.cohort", _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

@@ -13,14 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 
 from doseline.cohort.cli import app
-from doseline.cohort.frames import CohortFrames
 from doseline.errors import DoselineError
+
+if TYPE_CHECKING:  # pandas loads in the commands, so that `doseline --help` stays fast
+    import pandas as pd
+
+    from doseline.cohort.frames import CohortFrames
 
 __all__ = ["app"]
 
@@ -51,6 +54,8 @@ def _numbers(text: str | None, name: str) -> tuple[float, ...] | None:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path)
@@ -80,6 +85,8 @@ def _load_frames(
     covariates: Path | None,
 ) -> CohortFrames:
     """The cohort from the registry or from files."""
+    from doseline.cohort.frames import CohortFrames
+
     if registry:
         from doseline.cli import _registry
         from doseline.cohort.registry_frames import frames_from_registry
@@ -232,6 +239,8 @@ def sir_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Standardised incidence (mortality) ratio with exact Poisson limits."""
+    import pandas as pd
+
     from doseline.cohort.sir import ReferenceRates, sir
 
     with _errors():

@@ -222,10 +222,8 @@ def read_rt_structure_set(path: str | Path) -> RTStructureSet:
     return read_rt_object(path, RT_STRUCTURE_SET_STORAGE, "RT Structure Set", _build)
 
 
-def _build(dataset: Dataset, source: str) -> RTStructureSet:
-    frames = dataset.get("ReferencedFrameOfReferenceSequence") or []
-    set_frame = optional_text(frames[0], "FrameOfReferenceUID", source) if frames else None
-    study, series, images = _referenced_images(frames, source)
+def _contours_by_roi(dataset: Dataset, source: str) -> dict[int, Dataset]:
+    """ROI number -> its item of the ROI Contour Sequence (DICOM PS3.3 C.8.8.6)."""
     contours_by_roi = {}
     for index, item in enumerate(dataset.get("ROIContourSequence") or []):
         number = optional_float(item, "ReferencedROINumber", source, f"ROIContourSequence[{index}]")
@@ -237,11 +235,25 @@ def _build(dataset: Dataset, source: str) -> RTStructureSet:
                 field="ReferencedROINumber",
             )
         contours_by_roi[int(number)] = item
+    return contours_by_roi
+
+
+def _interpreted_types(dataset: Dataset, source: str) -> dict[int, str | None]:
+    """ROI number -> RT ROI Interpreted Type (DICOM PS3.3 C.8.8.8)."""
     types = {}
     for item in dataset.get("RTROIObservationsSequence") or []:
         number = optional_float(item, "ReferencedROINumber", source, "RTROIObservationsSequence")
         if number is not None:
             types[int(number)] = optional_text(item, "RTROIInterpretedType", source)
+    return types
+
+
+def _build(dataset: Dataset, source: str) -> RTStructureSet:
+    frames = dataset.get("ReferencedFrameOfReferenceSequence") or []
+    set_frame = optional_text(frames[0], "FrameOfReferenceUID", source) if frames else None
+    study, series, images = _referenced_images(frames, source)
+    contours_by_roi = _contours_by_roi(dataset, source)
+    types = _interpreted_types(dataset, source)
     rois = []
     for index, item in enumerate(dataset.get("StructureSetROISequence") or []):
         record = f"StructureSetROISequence[{index}]"

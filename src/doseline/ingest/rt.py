@@ -42,7 +42,7 @@ from doseline.dicom.rt_common import (
     FrameOfReferenceMismatchError,
     MissingAttributeError,
 )
-from doseline.dicom.rt_plan import RT_ION_PLAN_STORAGE, RTPlan, plan_from_dataset
+from doseline.dicom.rt_plan import RT_ION_PLAN_STORAGE, Beam, RTPlan, plan_from_dataset
 from doseline.dosimetry.rt.nomenclature import NameMapping, load_name_mapping
 from doseline.errors import InvalidInputError, MalformedDicomError
 from doseline.ingest.options import IngestOptions
@@ -233,36 +233,39 @@ def _plan_rows(prepared: PreparedRTObject, plan: RTPlan, pseudonymiser: Pseudony
             for ref in plan.dose_references
         ],
     }
-    for beam in plan.beams:
-        group = next((g for g in plan.fraction_groups if beam.number in g.beam_numbers), None)
-        iso = beam.isocentre_mm or (None, None, None)
-        prepared.children.append(
-            {
-                "beam_number": beam.number,
-                "beam_label": (beam.name or "")[:64] or None,
-                "radiation_type": beam.radiation_type,
-                "beam_type": beam.beam_type,
-                "treatment_delivery_type": beam.treatment_delivery_type,
-                "scan_mode": beam.scan_mode,
-                "technique": beam.technique,
-                "high_dose_technique": beam.high_dose_technique,
-                "nominal_energy_mev": beam.nominal_energy_mev,
-                "gantry_angle_deg": beam.gantry_angle_deg,
-                "collimator_angle_deg": beam.collimator_angle_deg,
-                "couch_angle_deg": beam.couch_angle_deg,
-                "isocentre_x_mm": iso[0],
-                "isocentre_y_mm": iso[1],
-                "isocentre_z_mm": iso[2],
-                "source_axis_distance_mm": beam.source_axis_distance_mm,
-                "field_size_x_mm": beam.field_size_x_mm,
-                "field_size_y_mm": beam.field_size_y_mm,
-                "field_area_mm2": beam.field_area_mm2,
-                "number_of_control_points": beam.number_of_control_points,
-                "fractions": group.fractions_planned if group else None,
-                "meterset_per_fraction": group.beam_meterset.get(beam.number) if group else None,
-                "dose_per_fraction_gy": group.beam_dose_gy.get(beam.number) if group else None,
-            }
-        )
+    prepared.children.extend(_beam_row(beam, plan) for beam in plan.beams)
+
+
+def _beam_row(beam: Beam, plan: RTPlan) -> dict[str, Any]:
+    """The ``rt_beam`` row of one beam; fractions, meterset and dose per fraction from the
+    first fraction group that delivers it."""
+    group = next((g for g in plan.fraction_groups if beam.number in g.beam_numbers), None)
+    iso = beam.isocentre_mm or (None, None, None)
+    return {
+        "beam_number": beam.number,
+        "beam_label": (beam.name or "")[:64] or None,
+        "radiation_type": beam.radiation_type,
+        "beam_type": beam.beam_type,
+        "treatment_delivery_type": beam.treatment_delivery_type,
+        "scan_mode": beam.scan_mode,
+        "technique": beam.technique,
+        "high_dose_technique": beam.high_dose_technique,
+        "nominal_energy_mev": beam.nominal_energy_mev,
+        "gantry_angle_deg": beam.gantry_angle_deg,
+        "collimator_angle_deg": beam.collimator_angle_deg,
+        "couch_angle_deg": beam.couch_angle_deg,
+        "isocentre_x_mm": iso[0],
+        "isocentre_y_mm": iso[1],
+        "isocentre_z_mm": iso[2],
+        "source_axis_distance_mm": beam.source_axis_distance_mm,
+        "field_size_x_mm": beam.field_size_x_mm,
+        "field_size_y_mm": beam.field_size_y_mm,
+        "field_area_mm2": beam.field_area_mm2,
+        "number_of_control_points": beam.number_of_control_points,
+        "fractions": group.fractions_planned if group else None,
+        "meterset_per_fraction": group.beam_meterset.get(beam.number) if group else None,
+        "dose_per_fraction_gy": group.beam_dose_gy.get(beam.number) if group else None,
+    }
 
 
 def _dose_row(prepared: PreparedRTObject, dataset: Dataset, pseudonymiser: Pseudonymiser) -> None:

@@ -10,39 +10,36 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from doseline.dicom.rt_common import FrameOfReferenceMismatchError
 from doseline.errors import ConflictError, InvalidInputError
 from doseline.ingest.rt import PreparedRTObject
-from doseline.ingest.store import StoreOutcomeValues, get_or_create_patient
+from doseline.ingest.store import (
+    StoreOutcomeValues,
+    count_rows,
+    get_or_create_patient,
+    known_instance,
+)
 from doseline.ingest.summary import IngestSummary
+from doseline.registry import radiotherapy as rt
 from doseline.registry.base import utcnow
 from doseline.registry.exposures import Exposure
-from doseline.registry.radiotherapy import (
-    RTBeam,
-    RTCourse,
-    RTDoseGrid,
-    RTImage,
-    RTPlanRecord,
-    RTStructure,
-    RTStructureSet,
-)
 
 __all__ = ["count_rt_rows", "store_rt_file"]
 
 _TABLES: dict[str, Table] = {
-    "plan": cast(Table, RTPlanRecord.__table__),
-    "dose": cast(Table, RTDoseGrid.__table__),
-    "structure_set": cast(Table, RTStructureSet.__table__),
-    "image": cast(Table, RTImage.__table__),
+    "plan": cast(Table, rt.RTPlanRecord.__table__),
+    "dose": cast(Table, rt.RTDoseGrid.__table__),
+    "structure_set": cast(Table, rt.RTStructureSet.__table__),
+    "image": cast(Table, rt.RTImage.__table__),
 }
-_course = cast(Table, RTCourse.__table__)
+_course = cast(Table, rt.RTCourse.__table__)
 _exposure = cast(Table, Exposure.__table__)
-_beam = cast(Table, RTBeam.__table__)
-_structure = cast(Table, RTStructure.__table__)
+_beam = cast(Table, rt.RTBeam.__table__)
+_structure = cast(Table, rt.RTStructure.__table__)
 _plan, _dose, _sset, _image = (_TABLES[k] for k in ("plan", "dose", "structure_set", "image"))
 
 
@@ -95,17 +92,8 @@ def _store(
     connection: Connection, prepared: PreparedRTObject, centre_id: int
 ) -> StoreOutcomeValues | None:
     table = _TABLES[prepared.kind]
-    known = connection.execute(
-        select(table.c.content_hash).where(table.c.sop_instance_uid == prepared.sop_instance_uid)
-    ).first()
-    if known is not None:
-        if known.content_hash == prepared.content_hash:
-            return StoreOutcomeValues.DUPLICATE
-        raise ConflictError(
-            "the registry holds an object with this SOP Instance UID but different content",
-            source=prepared.source,
-            field="SOPInstanceUID",
-        )
+    if known_instance(connection, table, prepared, "an object"):
+        return StoreOutcomeValues.DUPLICATE
     if prepared.kind == "image" and not _series_is_referenced(connection, prepared):
         return None
     patient_id = get_or_create_patient(
@@ -221,6 +209,13 @@ def _get_or_create_course(
             source=prepared.source,
             field="StudyInstanceUID",
         )
+    return _insert_course(connection, prepared, patient_id, centre_id)
+
+
+def _insert_course(
+    connection: Connection, prepared: PreparedRTObject, patient_id: int, centre_id: int
+) -> int:
+    """A new course and its ``exposure`` row (modality RT, report kind ``rt_course``)."""
     now = utcnow()
     exposure_id = connection.execute(
         insert(_exposure)
@@ -295,8 +290,4 @@ def _update_course(connection: Connection, course_id: int) -> None:
 
 def count_rt_rows(connection: Connection) -> dict[str, int]:
     """Rows of each RT table (for summaries and tests)."""
-    tables = [_course, _plan, _beam, _dose, _sset, _structure, _image]
-    return {
-        t.name: int(connection.execute(select(func.count()).select_from(t)).scalar_one())
-        for t in tables
-    }
+    return count_rows(connection, [_course, _plan, _beam, _dose, _sset, _structure, _image])

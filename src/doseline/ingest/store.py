@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -46,9 +46,11 @@ from doseline.registry.people import Anthropometry, Centre, Patient
 
 __all__ = [
     "StoreOutcomeValues",
+    "count_rows",
     "get_or_create_centre",
     "get_or_create_patient",
     "insert_ignoring_duplicates",
+    "known_instance",
     "store_report",
 ]
 
@@ -135,6 +137,39 @@ def insert_ignoring_duplicates(
     connection.execute(statement.on_conflict_do_nothing(), rows)
 
 
+class _Instance(Protocol):
+    """What :func:`known_instance` reads of a prepared DICOM object."""
+
+    @property
+    def sop_instance_uid(self) -> str: ...
+    @property
+    def content_hash(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+
+
+def known_instance(connection: Connection, table: Table, prepared: _Instance, what: str) -> bool:
+    """Whether ``table`` holds this SOP Instance UID with the same content (a duplicate).
+
+    Raises
+    ------
+    ConflictError
+        If ``table`` holds the SOP Instance UID with other content.
+    """
+    known = connection.execute(
+        select(table.c.content_hash).where(table.c.sop_instance_uid == prepared.sop_instance_uid)
+    ).first()
+    if known is None:
+        return False
+    if known.content_hash == prepared.content_hash:
+        return True
+    raise ConflictError(
+        f"the registry holds {what} with this SOP Instance UID but different content",
+        source=prepared.source,
+        field="SOPInstanceUID",
+    )
+
+
 def store_report(
     connection: Connection, prepared: PreparedReport, centre_id: int
 ) -> StoreOutcomeValues:
@@ -145,19 +180,8 @@ def store_report(
     ConflictError
         If the report contradicts what the registry holds.
     """
-    known = connection.execute(
-        select(_report.c.content_hash).where(
-            _report.c.sop_instance_uid == prepared.sop_instance_uid
-        )
-    ).first()
-    if known is not None:
-        if known.content_hash == prepared.content_hash:
-            return StoreOutcomeValues.DUPLICATE
-        raise ConflictError(
-            "the registry holds a report with this SOP Instance UID but different content",
-            source=prepared.source,
-            field="SOPInstanceUID",
-        )
+    if known_instance(connection, _report, prepared, "a report"):
+        return StoreOutcomeValues.DUPLICATE
     patient_id = get_or_create_patient(
         connection, prepared.patient, prepared.warnings, prepared.source
     )

@@ -16,8 +16,7 @@ the transport do not pay for importing numba, xraylib and SpekPy.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from doseline._lazy import lazy_getattr
 
 __all__ = [
     "Material",
@@ -62,10 +61,8 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its module on first use (PEP 562)."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'doseline.physics' has no attribute {name!r}")
-    value = getattr(import_module(f"doseline.physics.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    "doseline.physics",
+    {name: f"doseline.physics.{home}" for name, home in _HOMES.items()},
+    globals(),
+)

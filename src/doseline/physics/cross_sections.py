@@ -38,12 +38,13 @@ lie far below the energies that matter for organ dose).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import xraylib
-import xraylib_np  # type: ignore[import-not-found]  # no stubs; pyproject lists xraylib only
+import xraylib_np
 
 from doseline.physics.materials import Material
 
@@ -86,9 +87,9 @@ class MaterialCoefficients:
         return total
 
 
-def _by_mass(material: Material, table: F64) -> F64:
-    weights = np.asarray(material.mass_fractions, dtype=np.float64)
-    mixed: F64 = weights @ table
+def _mix(weights: Sequence[float], table: F64) -> F64:
+    """Weighted sum over the element rows of ``table`` (mass fractions or relative atoms)."""
+    mixed: F64 = np.asarray(weights, dtype=np.float64) @ table
     return mixed
 
 
@@ -109,10 +110,10 @@ def coefficients(
     z = np.asarray(material.atomic_numbers, dtype=np.int64)
     return MaterialCoefficients(
         energy_kev=energy,
-        photoelectric_cm2_g=_by_mass(material, xraylib_np.CS_Photo(z, energy)),
-        compton_cm2_g=_by_mass(material, xraylib_np.CS_Compt(z, energy)),
-        rayleigh_cm2_g=_by_mass(material, xraylib_np.CS_Rayl(z, energy)),
-        energy_absorption_cm2_g=_by_mass(material, _energy_absorption(z, energy)),
+        photoelectric_cm2_g=_mix(material.mass_fractions, xraylib_np.CS_Photo(z, energy)),
+        compton_cm2_g=_mix(material.mass_fractions, xraylib_np.CS_Compt(z, energy)),
+        rayleigh_cm2_g=_mix(material.mass_fractions, xraylib_np.CS_Rayl(z, energy)),
+        energy_absorption_cm2_g=_mix(material.mass_fractions, _energy_absorption(z, energy)),
     )
 
 
@@ -156,12 +157,6 @@ def _energy_absorption(z: npt.NDArray[np.int64], energy_kev: F64) -> F64:
     return absorbed
 
 
-def _per_atom(material: Material, table: F64) -> F64:
-    weights = np.asarray(material.atoms_per_gram_relative, dtype=np.float64)
-    mixed: F64 = weights @ table
-    return mixed
-
-
 def incoherent_scattering_ratio(
     material: Material, x_per_angstrom: npt.ArrayLike | None = None
 ) -> F64:
@@ -176,7 +171,7 @@ def incoherent_scattering_ratio(
     s = np.zeros((z.size, x.size))
     if inside.any():
         s[:, inside] = xraylib_np.SF_Compt(z, x[inside])
-    ratio: F64 = _per_atom(material, s) / material.electrons_per_gram_relative
+    ratio: F64 = _mix(material.atoms_per_gram_relative, s) / material.electrons_per_gram_relative
     return np.clip(ratio, 0.0, 1.0)
 
 
@@ -185,7 +180,7 @@ def form_factor_squared(material: Material, x_per_angstrom: npt.ArrayLike) -> F6
     x = np.maximum(np.asarray(x_per_angstrom, dtype=np.float64), 0.0)
     z = np.asarray(material.atomic_numbers, dtype=np.int64)
     f = xraylib_np.FF_Rayl(z, x)
-    return _per_atom(material, f * f)
+    return _mix(material.atoms_per_gram_relative, f * f)
 
 
 def rayleigh_cumulative(

@@ -44,6 +44,27 @@ __all__ = [
 ]
 
 
+class _DicomObject:
+    """Columns of every stored DICOM object: its identity and its patient coordinate system.
+
+    ``content_hash`` tells a re-import of the same object (a no-op) from other content under the
+    same SOP Instance UID (a conflict), see :mod:`doseline.ingest.rt_store`.
+    """
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))
+
+
+class _CourseObject(_DicomObject):
+    """A DICOM-RT object of a course (plan, dose grid, structure set)."""
+
+    course_id: Mapped[int] = mapped_column(
+        ForeignKey("rt_course.id", ondelete="CASCADE"), index=True
+    )
+
+
 class RTCourse(Base):
     """A radiotherapy course: the DICOM-RT objects of one patient's study.
 
@@ -66,18 +87,11 @@ class RTCourse(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class RTPlanRecord(Base):
+class RTPlanRecord(_CourseObject, Base):
     """An RT (Ion) Plan. Free-text plan names are not kept (they may hold identifiers)."""
 
     __tablename__ = "rt_plan"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    course_id: Mapped[int] = mapped_column(
-        ForeignKey("rt_course.id", ondelete="CASCADE"), index=True
-    )
-    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))
     referenced_structure_set_uid: Mapped[str | None] = mapped_column(String(64))
     plan_label: Mapped[str] = mapped_column(String(16))
     plan_geometry: Mapped[str] = mapped_column(String(16))
@@ -128,18 +142,11 @@ class RTBeam(Base):
     dose_per_fraction_gy: Mapped[float | None] = mapped_column(Float)
 
 
-class RTDoseGrid(Base):
+class RTDoseGrid(_CourseObject, Base):
     """An RT Dose object: the grid's metadata and where it is kept, not the grid itself."""
 
     __tablename__ = "rt_dose_grid"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    course_id: Mapped[int] = mapped_column(
-        ForeignKey("rt_course.id", ondelete="CASCADE"), index=True
-    )
-    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))
     referenced_plan_uid: Mapped[str | None] = mapped_column(String(64))
     dose_units: Mapped[str] = mapped_column(String(16))  # GY | RELATIVE
     dose_type: Mapped[str] = mapped_column(String(16))  # PHYSICAL | EFFECTIVE | ERROR
@@ -157,18 +164,11 @@ class RTDoseGrid(Base):
     storage_uri: Mapped[str | None] = mapped_column(Text)
 
 
-class RTStructureSet(Base):
+class RTStructureSet(_CourseObject, Base):
     """An RT Structure Set; its ROIs are in :class:`RTStructure`."""
 
     __tablename__ = "rt_structure_set"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    course_id: Mapped[int] = mapped_column(
-        ForeignKey("rt_course.id", ondelete="CASCADE"), index=True
-    )
-    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))
     referenced_series_uid: Mapped[str | None] = mapped_column(String(64))
     number_of_rois: Mapped[int] = mapped_column(Integer)
 
@@ -193,20 +193,16 @@ class RTStructure(Base):
     volume_cm3: Mapped[float | None] = mapped_column(Float)
 
 
-class RTImage(Base):
+class RTImage(_DicomObject, Base):
     """One image of a planning CT series: identity and geometry only (no pixels)."""
 
     __tablename__ = "rt_image"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patient.id", ondelete="CASCADE"), index=True
     )
-    sop_instance_uid: Mapped[str] = mapped_column(String(64), unique=True)
-    content_hash: Mapped[str] = mapped_column(String(64))
     study_uid: Mapped[str] = mapped_column(String(64))
     series_uid: Mapped[str] = mapped_column(String(64), index=True)
-    frame_of_reference_uid: Mapped[str | None] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)
     columns: Mapped[int] = mapped_column(Integer)
     pixel_spacing_x_mm: Mapped[float | None] = mapped_column(Float)

@@ -29,8 +29,8 @@ from doseline.errors import InvalidInputError
 from doseline.organs import Sex
 from doseline.risk.baseline import AGES_Y, Baseline, FloatArray
 from doseline.risk.kernels import step_weights
-from doseline.risk.lar import Exposure
 from doseline.risk.models import read_parameter_file
+from doseline.risk.projection import Exposure
 from doseline.risk.results import LARResult
 from doseline.risk.uncertainty import ci_draws
 
@@ -98,6 +98,30 @@ def _kernel(baseline: Baseline, sex: Sex, risk: CirculatoryRisk, ages: FloatArra
     return out
 
 
+def _doses_gy(exposures: Sequence[Exposure], risk: CirculatoryRisk) -> FloatArray:
+    """The dose (Gy) to the organ of ``risk`` in each exposure (``whole_body`` where absent)."""
+    dose = np.array(
+        [
+            e.organ_dose_gy.get(risk.organ, e.organ_dose_gy.get("whole_body", math.nan))
+            for e in exposures
+        ]
+    )
+    if not np.all(np.isfinite(dose)):
+        raise InvalidInputError(
+            f"{risk.outcome} needs a {risk.organ} (or whole_body) dose in every exposure",
+            field="organ_dose_gy",
+        )
+    return dose
+
+
+def _with_total(rows: list[pd.DataFrame]) -> pd.DataFrame:
+    """The per-outcome excess by attained age, followed by their sum (``all_circulatory``)."""
+    frame = pd.concat(rows, ignore_index=True)
+    total = frame.groupby("attained_age_y", as_index=False)["excess_per_100000"].sum()
+    total["site"] = "all_circulatory"
+    return pd.concat([frame, pd.DataFrame(total)], ignore_index=True)
+
+
 def circulatory_lar(
     exposures: Sequence[Exposure],
     *,
@@ -136,17 +160,7 @@ def circulatory_lar(
     s_first = float(baseline.survival_at(sex_t, np.array([first]))[0])
     after = np.clip(AGES_Y + 1.0 - first, 0.0, 1.0) * baseline.survival_mid_year(sex_t) / s_first
     for risk in model.risks:
-        dose = np.array(
-            [
-                e.organ_dose_gy.get(risk.organ, e.organ_dose_gy.get("whole_body", math.nan))
-                for e in exposures
-            ]
-        )
-        if not np.all(np.isfinite(dose)):
-            raise InvalidInputError(
-                f"{risk.outcome} needs a {risk.organ} (or whole_body) dose in every exposure",
-                field="organ_dose_gy",
-            )
+        dose = _doses_gy(exposures, risk)
         per_year = (
             1e5 * risk.err_per_gy * (dose[:, None] * _kernel(baseline, sex_t, risk, ages)).sum(0)
         )
@@ -171,9 +185,6 @@ def circulatory_lar(
             sampled[risk.outcome] = lar_values[risk.outcome] / risk.err_per_gy * err
     lar_values["all_circulatory"] = sum(lar_values.values())
     lbr["all_circulatory"] = sum(lbr.values())
-    frame = pd.concat(rows, ignore_index=True)
-    total = frame.groupby("attained_age_y", as_index=False)["excess_per_100000"].sum()
-    total["site"] = "all_circulatory"
     if draws > 0:
         sampled["all_circulatory"] = np.sum(list(sampled.values()), axis=0)
     return LARResult(
@@ -184,7 +195,7 @@ def circulatory_lar(
         exposures=tuple((e.age_at_exposure_y, e.organ_dose_gy) for e in exposures),
         lar_per_100000=lar_values,
         lbr_per_100000=lbr,
-        by_attained_age=pd.concat([frame, pd.DataFrame(total)], ignore_index=True),
+        by_attained_age=_with_total(rows),
         draws=sampled or None,
         seed=seed,
         endpoint="circulatory disease",

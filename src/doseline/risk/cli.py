@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from doseline.errors import DoselineError, InvalidInputError
@@ -17,17 +16,6 @@ __all__ = ["app"]
 
 app = typer.Typer(
     help="Radiation risk projection: lifetime attributable risk.", no_args_is_help=True
-)
-
-_OTHER_PARTS = (
-    "oral",
-    "oesophagus",
-    "rectum",
-    "gallbladder",
-    "pancreas",
-    "kidney",
-    "brain_cns",
-    "remainder",
 )
 
 
@@ -90,13 +78,17 @@ def beir_rows(result: Any) -> dict[str, Any]:
 
     For the RadRAT model, "other" is the sum of its sites that BEIR VII counts in "other".
     """
-    from doseline.risk.sites import REPORT_ROWS
+    import numpy as np
+
+    from doseline.risk.sites import BEIR7_SITES, RADRAT_SITES, REPORT_ROWS
 
     out: dict[str, Any] = result.to_dict()
     lar = dict(result.lar_per_100000)
     draws = dict(result.draws) if result.draws is not None else None
     if "other" not in lar:
-        parts = [s for s in _OTHER_PARTS if s in lar and math.isfinite(lar[s])]
+        parts = [
+            s for s in RADRAT_SITES if s not in BEIR7_SITES and s in lar and math.isfinite(lar[s])
+        ]
         lar["other"] = float(sum(lar[s] for s in parts))
         if draws is not None:
             draws["other"] = np.sum([draws[s] for s in parts], axis=0)
@@ -127,6 +119,19 @@ def _emit(result: Any, as_json: bool) -> None:
         typer.echo(result.summary())
 
 
+def _save_plot(result: Any, png: Path) -> None:
+    """Write the result's plot of excess risk by attained age to ``png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(7, 4))
+    result.plot(ax=ax)
+    figure.savefig(png, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+
+
 @app.command("lar")
 def lar_command(
     *,
@@ -154,7 +159,7 @@ def lar_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Lifetime attributable risk of one exposure at one age."""
-    from doseline.risk.lar import Exposure, lar
+    from doseline.risk.projection import Exposure, lar
 
     try:
         if (organ_dose is None) == (uniform_dose_gy is None):
@@ -225,7 +230,7 @@ def patient_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Lifetime attributable risk of one patient from all their exposures."""
-    from doseline.risk.lar import lar
+    from doseline.risk.projection import lar
     from doseline.risk.sources import exposures_from_registry, read_exposures_csv
 
     try:
@@ -257,15 +262,7 @@ def patient_command(
     except (DoselineError, KeyError, ValueError) as error:
         raise _fail(error) from None
     if png is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        figure, ax = plt.subplots(figsize=(7, 4))
-        result.plot(ax=ax)
-        figure.savefig(png, dpi=120, bbox_inches="tight")
-        plt.close(figure)
+        _save_plot(result, png)
     _emit(result, as_json)
 
 
@@ -289,7 +286,7 @@ def circulatory_command(
     """Lifetime attributable risk of circulatory-disease death (IHD, cerebrovascular)."""
     from doseline.risk.baseline import Baseline
     from doseline.risk.circulatory import CirculatoryModel, circulatory_lar
-    from doseline.risk.lar import Exposure
+    from doseline.risk.projection import Exposure
 
     try:
         result = circulatory_lar(

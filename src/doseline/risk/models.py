@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pandas as pd
 
@@ -39,6 +39,11 @@ __all__ = [
 ]
 
 Weighting = Literal["geometric", "arithmetic"]
+
+#: Geometric SD of the lognormal DDREF in Monte Carlo: Kocher et al. 2018 Health Phys 114:602
+#: Table 1 gives BEIR VII's DDREF as median 1.5, 90 % interval 0.9-2.5, i.e. GSD ~1.36; LARisk
+#: 1.0.0 (a RadRAT re-implementation) uses 1.35.
+_DDREF_GSD = 1.35
 Distribution = Literal["lognormal", "normal", "two_piece_normal"]
 
 
@@ -51,6 +56,14 @@ def read_parameter_file(name: str) -> list[dict[str, str]]:
 
 def _opt(value: str) -> float | None:
     return float(value) if value.strip() else None
+
+
+def _sex_and_model(row: dict[str, str], file: str) -> tuple[Sex, Literal["err", "ear"]]:
+    """The ``sex`` and ``model`` columns of a parameter row, checked."""
+    sex, model = row["sex"], row["model"]
+    if sex not in ("male", "female") or model not in ("err", "ear"):
+        raise ValueError(f"{file}: sex {sex!r} / model {model!r} not male|female / err|ear")
+    return ("male" if sex == "male" else "female"), ("err" if model == "err" else "ear")
 
 
 @dataclass(frozen=True)
@@ -203,11 +216,11 @@ class CancerModel:
 def _solid_components(file: str) -> dict[tuple[str, Sex], tuple[SolidComponent, ...]]:
     grouped: dict[tuple[str, Sex], list[SolidComponent]] = {}
     for row in read_parameter_file(file):
-        sex: Sex = "male" if row["sex"] == "male" else "female"
+        sex, model = _sex_and_model(row, file)
         comp = SolidComponent(
             site=row["site"],
             sex=sex,
-            model="err" if row["model"] == "err" else "ear",
+            model=model,
             beta=float(row["beta"]),
             beta_ci_low=_opt(row["beta_ci_low"]),
             beta_ci_high=float(row["beta_ci_high"]),
@@ -232,11 +245,11 @@ def _solid_components(file: str) -> dict[tuple[str, Sex], tuple[SolidComponent, 
 def _leukaemia_components() -> dict[Sex, tuple[LeukaemiaComponent, ...]]:
     grouped: dict[Sex, list[LeukaemiaComponent]] = {}
     for row in read_parameter_file("beir7_leukaemia.csv"):
-        sex: Sex = "male" if row["sex"] == "male" else "female"
+        sex, model = _sex_and_model(row, "beir7_leukaemia.csv")
         grouped.setdefault(sex, []).append(
             LeukaemiaComponent(
                 sex=sex,
-                model="err" if row["model"] == "err" else "ear",
+                model=model,
                 beta=float(row["beta"]),
                 beta_log_sd=float(row["beta_log_sd"]),
                 gamma=float(row["gamma"]),
@@ -250,55 +263,60 @@ def _leukaemia_components() -> dict[Sex, tuple[LeukaemiaComponent, ...]]:
     return {sex: tuple(comps) for sex, comps in grouped.items()}
 
 
-class BEIR7Model(CancerModel):
+class _PublishedModel(CancerModel):
+    """A published model: its sites, solid-cancer parameter file, weighting and latency are
+    class attributes; the leukaemia models are BEIR VII's in both (NRC 2006, Table 12-5)."""
+
+    _NAME: ClassVar[str]
+    _SITES: ClassVar[tuple[str, ...]]
+    _SOLID_FILE: ClassVar[str]
+    _WEIGHTING: ClassVar[Weighting]
+    _LATENCY: ClassVar[LatencySpec]
+
+    def __init__(
+        self,
+        *,
+        ddref: float = 1.5,
+        leukaemia_min_tse_y: float = 5.0,
+        latency: LatencySpec | None = None,
+    ) -> None:
+        super().__init__(
+            name=self._NAME,
+            sites=self._SITES,
+            solid=MappingProxyType(_solid_components(self._SOLID_FILE)),
+            leukaemia=MappingProxyType(_leukaemia_components()),
+            weighting=self._WEIGHTING,
+            ddref=ddref,
+            ddref_gsd=_DDREF_GSD,
+            latency=self._LATENCY if latency is None else latency,
+            leukaemia_min_tse_y=leukaemia_min_tse_y,
+        )
+
+
+class BEIR7Model(_PublishedModel):
     """BEIR VII Phase 2 incidence/mortality models (NRC 2006, ch. 12).
 
     Geometric ERR/EAR weighting, DDREF 1.5 for solid cancers (median of a lognormal with GSD
-    1.35 in Monte Carlo: Kocher et al. 2018 Health Phys 114:602 Table 1 gives BEIR VII's DDREF
-    as median 1.5, 90 % interval 0.9-2.5, i.e. GSD ~1.36), step lags 5 y (solid) and 2 y
-    (leukaemia). ``latency=RADRAT_LATENCY`` samples the latency as RadRAT does instead.
+    1.35 in Monte Carlo, see :data:`_DDREF_GSD`), step lags 5 y (solid) and 2 y (leukaemia).
+    ``latency=RADRAT_LATENCY`` samples the latency as RadRAT does instead; the default
+    (``None``) is :data:`BEIR7_LATENCY`.
     """
 
-    def __init__(
-        self,
-        *,
-        ddref: float = 1.5,
-        leukaemia_min_tse_y: float = 5.0,
-        latency: LatencySpec = BEIR7_LATENCY,
-    ) -> None:
-        super().__init__(
-            name="beir7",
-            sites=BEIR7_SITES,
-            solid=MappingProxyType(_solid_components("beir7_solid_incidence.csv")),
-            leukaemia=MappingProxyType(_leukaemia_components()),
-            weighting="geometric",
-            ddref=ddref,
-            ddref_gsd=1.35,
-            latency=latency,
-            leukaemia_min_tse_y=leukaemia_min_tse_y,
-        )
+    _NAME = "beir7"
+    _SITES = BEIR7_SITES
+    _SOLID_FILE = "beir7_solid_incidence.csv"
+    _WEIGHTING = "geometric"
+    _LATENCY = BEIR7_LATENCY
 
 
-class RadRATModel(CancerModel):
+class RadRATModel(_PublishedModel):
     """The RadRAT variant (Berrington de Gonzalez et al. 2012): 18 sites, arithmetic ERR/EAR
-    weighting, sigmoid latency with uncertain midpoint, lognormal DDREF (median 1.5, GSD 1.35
-    as in LARisk 1.0.0, a RadRAT re-implementation)."""
+    weighting, sigmoid latency with uncertain midpoint (default ``None``:
+    :data:`RADRAT_LATENCY`), lognormal DDREF (median 1.5, GSD 1.35 as in LARisk 1.0.0, a
+    RadRAT re-implementation)."""
 
-    def __init__(
-        self,
-        *,
-        ddref: float = 1.5,
-        leukaemia_min_tse_y: float = 5.0,
-        latency: LatencySpec = RADRAT_LATENCY,
-    ) -> None:
-        super().__init__(
-            name="radrat",
-            sites=RADRAT_SITES,
-            solid=MappingProxyType(_solid_components("radrat_solid_incidence.csv")),
-            leukaemia=MappingProxyType(_leukaemia_components()),
-            weighting="arithmetic",
-            ddref=ddref,
-            ddref_gsd=1.35,
-            latency=latency,
-            leukaemia_min_tse_y=leukaemia_min_tse_y,
-        )
+    _NAME = "radrat"
+    _SITES = RADRAT_SITES
+    _SOLID_FILE = "radrat_solid_incidence.csv"
+    _WEIGHTING = "arithmetic"
+    _LATENCY = RADRAT_LATENCY

@@ -16,17 +16,18 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from doseline.errors import InvalidInputError
 from doseline.organs import ORGANS, Sex
 from doseline.registry.doses import OrganDose
 from doseline.registry.exposures import Exposure as ExposureRow
 from doseline.registry.people import Patient
-from doseline.risk.lar import Exposure
+from doseline.risk.projection import Exposure
 
 if TYPE_CHECKING:
     from doseline.registry.database import Registry
@@ -50,6 +51,33 @@ def _sex(value: str | None, source: str, record: str) -> Sex | None:
     )
 
 
+def _parse_row(row: dict[str, str], source: str, record: str) -> tuple[str, str, float, float]:
+    """Pseudonym, organ, age at exposure (y) and dose (Gy) of one CSV row, checked."""
+    person = row["pseudonym"].strip()
+    if not person:
+        raise InvalidInputError("empty pseudonym", source=source, record=record, field="pseudonym")
+    organ = row["organ"].strip()
+    if organ not in ORGANS:
+        raise InvalidInputError(
+            f"unknown organ {organ!r}", source=source, record=record, field="organ"
+        )
+    try:
+        age = float(row["age_at_exposure_y"])
+        dose = float(row["dose_gy"])
+    except ValueError:
+        raise InvalidInputError(
+            "age_at_exposure_y and dose_gy must be numbers",
+            source=source,
+            record=record,
+            field="age_at_exposure_y/dose_gy",
+        ) from None
+    if not (0 <= age < 100 and math.isfinite(dose) and dose >= 0):
+        raise InvalidInputError(
+            f"age {age} or dose {dose} out of range", source=source, record=record
+        )
+    return person, organ, age, dose
+
+
 def read_exposures_csv(path: str | Path) -> dict[str, PersonExposures]:
     """Read organ doses per person and exposure from a CSV (format in the module docstring)."""
     source = str(path)
@@ -64,30 +92,7 @@ def read_exposures_csv(path: str | Path) -> dict[str, PersonExposures]:
             )
         for number, row in enumerate(reader, start=2):
             record = f"row {number}"
-            person = row["pseudonym"].strip()
-            if not person:
-                raise InvalidInputError(
-                    "empty pseudonym", source=source, record=record, field="pseudonym"
-                )
-            organ = row["organ"].strip()
-            if organ not in ORGANS:
-                raise InvalidInputError(
-                    f"unknown organ {organ!r}", source=source, record=record, field="organ"
-                )
-            try:
-                age = float(row["age_at_exposure_y"])
-                dose = float(row["dose_gy"])
-            except ValueError:
-                raise InvalidInputError(
-                    "age_at_exposure_y and dose_gy must be numbers",
-                    source=source,
-                    record=record,
-                    field="age_at_exposure_y/dose_gy",
-                ) from None
-            if not (0 <= age < 100 and math.isfinite(dose) and dose >= 0):
-                raise InvalidInputError(
-                    f"age {age} or dose {dose} out of range", source=source, record=record
-                )
+            person, organ, age, dose = _parse_row(row, source, record)
             sex = _sex(row.get("sex"), source, record)
             if person in sexes and sex is not None and sexes[person] not in (None, sex):
                 raise InvalidInputError(
@@ -116,17 +121,11 @@ def read_exposures_csv(path: str | Path) -> dict[str, PersonExposures]:
     }
 
 
-def exposures_from_registry(
-    registry: Registry, pseudonym: str, *, method: str | None = None
-) -> PersonExposures:
-    """Organ doses of one patient from the registry, one :class:`Exposure` per exposure.
-
-    Raises
-    ------
-    InvalidInputError
-        Unknown patient, no organ doses, an exposure without age, or organ doses from several
-        methods without ``method`` to choose one.
-    """
+def _registry_rows(
+    registry: Registry, pseudonym: str, method: str | None
+) -> tuple[Sex | None, Sequence[Row[int, int | None, str, float, str, str]]]:
+    """The patient's recorded sex and organ-dose rows (exposure id and age, organ, dose,
+    method), of ``method`` only when given."""
     where = "registry"
     with registry.session() as session:
         patient = session.scalars(select(Patient).where(Patient.pseudonym == pseudonym)).first()
@@ -147,7 +146,22 @@ def exposures_from_registry(
         if method is not None:
             query = query.where(OrganDose.method == method)
         rows = session.execute(query).all()
-        sex = _sex(patient.sex, where, f"patient {pseudonym}")
+        return _sex(patient.sex, where, f"patient {pseudonym}"), rows
+
+
+def exposures_from_registry(
+    registry: Registry, pseudonym: str, *, method: str | None = None
+) -> PersonExposures:
+    """Organ doses of one patient from the registry, one :class:`Exposure` per exposure.
+
+    Raises
+    ------
+    InvalidInputError
+        Unknown patient, no organ doses, an exposure without age, or organ doses from several
+        methods without ``method`` to choose one.
+    """
+    where = "registry"
+    sex, rows = _registry_rows(registry, pseudonym, method)
     if not rows:
         raise InvalidInputError(
             f"patient {pseudonym!r} has no organ doses in the registry yet; pass --exposures",

@@ -7,6 +7,7 @@ and age at exposure as a markdown table (the table in ``docs/risk.md`` was made 
 from __future__ import annotations
 
 import csv
+import sys
 from importlib import resources
 
 import numpy as np
@@ -14,8 +15,8 @@ import pandas as pd
 
 from doseline.risk.baseline import Baseline
 from doseline.risk.baseline_sources import load_baseline
-from doseline.risk.lar import lar_cohort
 from doseline.risk.models import BEIR7Model, CancerModel
+from doseline.risk.projection import lar_cohort
 
 __all__ = ["TABLE_12D1_AGES_Y", "compare_table12d1", "table12d1"]
 
@@ -89,4 +90,4 @@ def _markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(_markdown())
+    sys.stdout.write(_markdown() + "\n")

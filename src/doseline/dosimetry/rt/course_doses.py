@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Select, Table, delete, insert, select, update
+from sqlalchemy.engine import Connection, Row
 
 from doseline.dicom.rt_dose import read_rt_dose
 from doseline.dicom.rt_struct import read_rt_structure_set
@@ -146,6 +146,35 @@ def compute_course_organ_doses(
     return CourseOrganDoses(course["exposure_id"], organs, imaging, messages)
 
 
+def _stored_row(
+    connection: Connection,
+    table: Table,
+    sop_instance_uid: str,
+    columns: tuple[str, ...],
+    missing: tuple[str, str, str],
+) -> Row[Any]:
+    """``columns`` of the stored object ``sop_instance_uid`` of ``table``.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``missing`` = (what, source, field) when the registry does not hold it.
+    """
+    row = connection.execute(
+        select(*(table.c[name] for name in columns)).where(
+            table.c.sop_instance_uid == sop_instance_uid
+        )
+    ).first()
+    if row is None:
+        what, source, field = missing
+        raise InvalidInputError(
+            f"{what} is not in the registry: ingest the course's RT objects first",
+            source=source,
+            field=field,
+        )
+    return row
+
+
 def _course_rows(
     connection: Connection, registry: Registry, dose: Any, structures: Any
 ) -> dict[str, Any]:
@@ -153,36 +182,29 @@ def _course_rows(
     assert registry.pseudonymiser is not None
     uid = registry.pseudonymiser.uid
 
-    def missing(what: str, source: str, field: str) -> InvalidInputError:
-        return InvalidInputError(
-            f"{what} is not in the registry: ingest the course's RT objects first",
-            source=source,
-            field=field,
-        )
-
     if not dose.sop_instance_uid or not structures.sop_instance_uid:
         raise InvalidInputError("no SOP Instance UID", source=dose.source, field="SOPInstanceUID")
-    grid = connection.execute(
-        select(_dose.c.id, _dose.c.course_id, _dose.c.referenced_plan_uid).where(
-            _dose.c.sop_instance_uid == uid(dose.sop_instance_uid)
-        )
-    ).first()
-    if grid is None:
-        raise missing("this RT Dose", dose.source, "SOPInstanceUID")
-    sset = connection.execute(
-        select(_sset.c.id, _sset.c.course_id, _sset.c.sop_instance_uid).where(
-            _sset.c.sop_instance_uid == uid(structures.sop_instance_uid)
-        )
-    ).first()
-    if sset is None:
-        raise missing("this RT Structure Set", structures.source, "SOPInstanceUID")
-    plan = connection.execute(
-        select(
-            _plan.c.id, _plan.c.prescription_dose_gy, _plan.c.referenced_structure_set_uid
-        ).where(_plan.c.sop_instance_uid == grid.referenced_plan_uid)
-    ).first()
-    if plan is None:
-        raise missing("the RT Plan this dose references", dose.source, "ReferencedRTPlanSequence")
+    grid = _stored_row(
+        connection,
+        _dose,
+        uid(dose.sop_instance_uid),
+        ("id", "course_id", "referenced_plan_uid"),
+        ("this RT Dose", dose.source, "SOPInstanceUID"),
+    )
+    sset = _stored_row(
+        connection,
+        _sset,
+        uid(structures.sop_instance_uid),
+        ("id", "course_id", "sop_instance_uid"),
+        ("this RT Structure Set", structures.source, "SOPInstanceUID"),
+    )
+    plan = _stored_row(
+        connection,
+        _plan,
+        grid.referenced_plan_uid,
+        ("id", "prescription_dose_gy", "referenced_structure_set_uid"),
+        ("the RT Plan this dose references", dose.source, "ReferencedRTPlanSequence"),
+    )
     if plan.referenced_structure_set_uid != sset.sop_instance_uid:
         raise InvalidInputError(
             "the dose's plan was made on another structure set than this one",
@@ -201,23 +223,11 @@ def _course_rows(
     }
 
 
-def _store(
-    connection: Connection,
-    course: dict[str, Any],
-    organs: OrganDoseResult,
-    imaging: ImagingDoseResult | None,
-    volumes: Mapping[int, float],
-) -> None:
-    exposure_id = course["exposure_id"]
-    stale = connection.execute(
-        select(_organ_dose.c.id, _organ_dose.c.method).where(
-            _organ_dose.c.exposure_id == exposure_id,
-            _organ_dose.c.method_version == METHOD_VERSION,
-        )
-    ).all()
-    ours = [r.id for r in stale if r.method == METHOD_DVH or r.method.startswith("rt_imaging_")]
-    if ours:
-        connection.execute(delete(_organ_dose).where(_organ_dose.c.id.in_(ours)))
+def _organ_dose_rows(
+    course: dict[str, Any], organs: OrganDoseResult, imaging: ImagingDoseResult | None
+) -> list[dict[str, Any]]:
+    """``organ_dose`` rows (without exposure and method version) of the in-field estimates and
+    of the imaging dose of each protocol."""
     # The registry rows the estimate was made from (ids, not UIDs: see _json).
     objects = {k: course[k] for k in ("rt_dose_grid_id", "rt_structure_set_id", "rt_plan_id")}
     rows = [
@@ -244,6 +254,28 @@ def _store(
                 }
                 for organ, dose in doses.items()
             )
+    return rows
+
+
+def _store(
+    connection: Connection,
+    course: dict[str, Any],
+    organs: OrganDoseResult,
+    imaging: ImagingDoseResult | None,
+    volumes: Mapping[int, float],
+) -> None:
+    """Replace the course's organ doses of this method version and record the ROI volumes."""
+    exposure_id = course["exposure_id"]
+    stale = connection.execute(
+        select(_organ_dose.c.id, _organ_dose.c.method).where(
+            _organ_dose.c.exposure_id == exposure_id,
+            _organ_dose.c.method_version == METHOD_VERSION,
+        )
+    ).all()
+    ours = [r.id for r in stale if r.method == METHOD_DVH or r.method.startswith("rt_imaging_")]
+    if ours:
+        connection.execute(delete(_organ_dose).where(_organ_dose.c.id.in_(ours)))
+    rows = _organ_dose_rows(course, organs, imaging)
     if rows:
         connection.execute(
             insert(_organ_dose),
@@ -276,10 +308,9 @@ def _json(value: dict[str, Any]) -> str:
     return json.dumps(rounded(value))
 
 
-def course_organ_doses(registry: Registry, pseudonym: str) -> list[dict[str, Any]]:
-    """The organ doses of each RT course of a patient, by method, with per-organ totals
-    (in-field DVH mean plus imaging dose)."""
-    statement = (
+def _course_doses_query(pseudonym: str) -> Select[Any]:
+    """Each RT course of the patient with its organ-dose rows (none: one row of NULLs)."""
+    return (
         select(
             _course.c.exposure_id,
             _course.c.prescription_dose_gy,
@@ -300,6 +331,12 @@ def course_organ_doses(registry: Registry, pseudonym: str) -> list[dict[str, Any
         .where(_patient.c.pseudonym == pseudonym)
         .order_by(_course.c.exposure_id, _organ_dose.c.organ, _organ_dose.c.method)
     )
+
+
+def course_organ_doses(registry: Registry, pseudonym: str) -> list[dict[str, Any]]:
+    """The organ doses of each RT course of a patient, by method, with per-organ totals
+    (in-field DVH mean plus imaging dose)."""
+    statement = _course_doses_query(pseudonym)
     courses: dict[int, dict[str, Any]] = {}
     with registry.engine.connect() as connection:
         for row in connection.execute(statement):

@@ -76,6 +76,31 @@ def _plane_frames(  # noqa: PLR0917 (numba kernels take positional arguments)
 
 
 @numba.njit(cache=True)
+def _row_crossings(
+    u: NDArray[np.float64],
+    v: NDArray[np.float64],
+    contour_start: NDArray[np.int64],
+    y: float,
+    crossings: NDArray[np.float64],
+) -> int:
+    """Write the ``u`` where the edges of the contours cross the row ``v = y`` into
+    ``crossings`` and return their number (half-open rule: a vertex on the row counts once).
+
+    ``contour_start`` holds the first vertex of each contour of the plane, then the end.
+    """
+    count = 0
+    for c in range(contour_start.size - 1):
+        start = contour_start[c]
+        stop = contour_start[c + 1]
+        for i in range(start, stop):
+            j = i + 1 if i + 1 < stop else start
+            if (v[i] <= y) != (v[j] <= y):
+                crossings[count] = u[i] + (y - v[i]) * (u[j] - u[i]) / (v[j] - v[i])
+                count += 1
+    return count
+
+
+@numba.njit(cache=True)
 def accumulate_roi(  # noqa: PLR0917 (numba kernels take positional arguments)
     dose: NDArray[np.float64],
     u: NDArray[np.float64],
@@ -138,6 +163,7 @@ def accumulate_roi(  # noqa: PLR0917 (numba kernels take positional arguments)
         if last <= first:
             continue
         first_frame, span = _plane_frames(sub_w[p], nf, slab_k, slab_f, slab_in, needed)
+        plane_contours = contour_start[plane_start[p] : plane_start[p + 1] + 1]
         points_in_plane = 0  # integer counts: exact volumes whatever the summation order
         samples_covered = 0
         v_low = v[first:last].min()
@@ -146,15 +172,7 @@ def accumulate_roi(  # noqa: PLR0917 (numba kernels take positional arguments)
         m_high = math.floor((v_high + 0.5) * n - 0.5)
         for mv in range(m_low, m_high + 1):
             y = (mv + 0.5) / n - 0.5
-            count = 0
-            for c in range(plane_start[p], plane_start[p + 1]):
-                start = contour_start[c]
-                stop = contour_start[c + 1]
-                for i in range(start, stop):
-                    j = i + 1 if i + 1 < stop else start
-                    if (v[i] <= y) != (v[j] <= y):
-                        crossings[count] = u[i] + (y - v[i]) * (u[j] - u[i]) / (v[j] - v[i])
-                        count += 1
+            count = _row_crossings(u, v, plane_contours, y, crossings)
             if count < 2:
                 continue
             row_sorted = np.sort(crossings[:count])

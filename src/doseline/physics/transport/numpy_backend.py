@@ -164,78 +164,120 @@ class NumpyBackend:
 
 
 def _transport(bt: _Batch, n: int, tallies: tuple[F64, F64, F64]) -> tuple[float, float]:
-    p = bt.p
-    energy, rm, bs = tallies
+    """Transport ``n`` source photons to absorption or escape, all photons one step at a time:
+    free flight in the world, one Woodcock step in the grid, then the real collisions."""
     pos, d, e = bt.source(n)
     emitted = float(e.sum())
     escaped = 0.0
-    world = p.n_labels
-    shape = p.shape
     while e.size:
         lo_t, hi_t = _slab(pos, d, bt.glo, bt.ghi)
         inside = (lo_t < 0) & (hi_t > 0)
         medium = np.full(e.size, -1, dtype=np.int64)
-        # --- photons in the world
         wi = np.flatnonzero(~inside)
         if wi.size:
-            t_grid = np.where((lo_t[wi] <= hi_t[wi]) & (lo_t[wi] >= -_EPS), lo_t[wi], np.inf)
-            t_world = _slab(pos[wi], d[wi], p.world_lo_cm, p.world_hi_cm)[1]
-            mu_w = bt.interp(p.mu, np.full(wi.size, world), e[wi], 2)
-            with np.errstate(divide="ignore"):
-                s = np.where(mu_w > 0, -np.log(bt.rng.random(wi.size)) / mu_w, np.inf)
-            enter = (t_grid < s) & (t_grid < t_world)
-            leave = ~enter & (s >= t_world)
-            hit = ~enter & ~leave
-            step = np.where(enter, np.maximum(t_grid, 0) + _EPS, np.where(leave, 0.0, s))
-            pos[wi] += step[:, None] * d[wi]
-            escaped += float(e[wi[leave]].sum())
-            e[wi[leave]] = 0.0
-            medium[wi[hit]] = world
-        # --- photons in the grid: one Woodcock step each
+            escaped += _world_step(bt, (pos, d, e), medium, wi, (lo_t[wi], hi_t[wi]))
         gi = np.flatnonzero(inside)
         if gi.size:
-            maj = bt.interp(p.majorant, medium[gi], e[gi], 0)
-            s = -np.log(bt.rng.random(gi.size)) / maj
-            new = pos[gi] + s[:, None] * d[gi]
-            idx = np.floor((new - p.origin_cm) / p.voxel_cm).astype(np.int64)
-            out = np.any((idx < 0) | (idx >= shape), axis=1)
-            t_out = _slab(pos[gi[out]], d[gi[out]], bt.glo, bt.ghi)[1]
-            pos[gi[out]] += (np.maximum(t_out, 0) + _EPS)[:, None] * d[gi[out]]
-            keep = gi[~out]
-            pos[keep] = new[~out]
-            ijk = idx[~out]
-            lab = p.labels[(ijk[:, 0] * shape[1] + ijk[:, 1]) * shape[2] + ijk[:, 2]]
-            real = bt.rng.random(keep.size) * maj[~out] < bt.interp(p.mu, lab, e[keep], 2)
-            medium[keep[real]] = lab[real]
-        # --- real collisions
+            _grid_step(bt, (pos, d, e), medium, gi)
         ci = np.flatnonzero(medium >= 0)
         if ci.size:
-            m = medium[ci]
-            ec = e[ci]
-            r = bt.rng.random(ci.size) * bt.interp(p.mu, m, ec, 2)
-            photo = r < bt.interp(p.mu, m, ec, 0)
-            compt = ~photo & (r < bt.interp(p.mu, m, ec, 1))
-            rayl = ~photo & ~compt
-            deposit = np.where(photo, ec, 0.0)
-            new_e = np.where(photo, 0.0, ec)
-            mats = p.medium_material[m]
-            dirs = d[ci]
-            if compt.any():
-                c, e2 = bt.compton(ec[compt], mats[compt])
-                deposit[compt] = ec[compt] - e2
-                new_e[compt] = e2
-                dirs[compt] = _rotate(dirs[compt], c, 2 * np.pi * bt.rng.random(c.size))
-            if rayl.any():
-                c = bt.rayleigh(ec[rayl], mats[rayl])
-                dirs[rayl] = _rotate(dirs[rayl], c, 2 * np.pi * bt.rng.random(c.size))
-            low = (new_e > 0) & (new_e < _E_CUT)
-            deposit[low] += new_e[low]
-            new_e[low] = 0.0
-            np.add.at(energy, m, deposit)
-            np.add.at(rm, m, deposit * bt.interp(p.skeletal_ratio, m, ec, 0))
-            np.add.at(bs, m, deposit * bt.interp(p.skeletal_ratio, m, ec, 1))
-            d[ci] = dirs
-            e[ci] = new_e
+            _collide(bt, (d, e), medium, ci, tallies)
         alive = e > 0
         pos, d, e = pos[alive], d[alive], e[alive]
     return emitted, escaped
+
+
+def _world_step(
+    bt: _Batch,
+    photons: tuple[F64, F64, F64],
+    medium: npt.NDArray[np.int64],
+    wi: npt.NDArray[np.int64],
+    grid_t: tuple[F64, F64],
+) -> float:
+    """Photons ``wi`` outside the grid (``grid_t``: their distances to the grid box planes):
+    enter the grid, leave the world (energy set to 0, returned as escaped) or collide in the
+    world medium (``medium`` set)."""
+    p = bt.p
+    lo_t, hi_t = grid_t
+    pos, d, e = photons
+    world = p.n_labels
+    t_grid = np.where((lo_t <= hi_t) & (lo_t >= -_EPS), lo_t, np.inf)
+    t_world = _slab(pos[wi], d[wi], p.world_lo_cm, p.world_hi_cm)[1]
+    mu_w = bt.interp(p.mu, np.full(wi.size, world), e[wi], 2)
+    with np.errstate(divide="ignore"):
+        s = np.where(mu_w > 0, -np.log(bt.rng.random(wi.size)) / mu_w, np.inf)
+    enter = (t_grid < s) & (t_grid < t_world)
+    leave = ~enter & (s >= t_world)
+    hit = ~enter & ~leave
+    step = np.where(enter, np.maximum(t_grid, 0) + _EPS, np.where(leave, 0.0, s))
+    pos[wi] += step[:, None] * d[wi]
+    escaped = float(e[wi[leave]].sum())
+    e[wi[leave]] = 0.0
+    medium[wi[hit]] = world
+    return escaped
+
+
+def _grid_step(
+    bt: _Batch,
+    photons: tuple[F64, F64, F64],
+    medium: npt.NDArray[np.int64],
+    gi: npt.NDArray[np.int64],
+) -> None:
+    """Photons ``gi`` inside the grid: one Woodcock step; a real collision sets ``medium``,
+    a step out of the grid moves the photon just outside it."""
+    p = bt.p
+    pos, d, e = photons
+    shape = p.shape
+    maj = bt.interp(p.majorant, medium[gi], e[gi], 0)
+    s = -np.log(bt.rng.random(gi.size)) / maj
+    new = pos[gi] + s[:, None] * d[gi]
+    idx = np.floor((new - p.origin_cm) / p.voxel_cm).astype(np.int64)
+    out = np.any((idx < 0) | (idx >= shape), axis=1)
+    t_out = _slab(pos[gi[out]], d[gi[out]], bt.glo, bt.ghi)[1]
+    pos[gi[out]] += (np.maximum(t_out, 0) + _EPS)[:, None] * d[gi[out]]
+    keep = gi[~out]
+    pos[keep] = new[~out]
+    ijk = idx[~out]
+    lab = p.labels[(ijk[:, 0] * shape[1] + ijk[:, 1]) * shape[2] + ijk[:, 2]]
+    real = bt.rng.random(keep.size) * maj[~out] < bt.interp(p.mu, lab, e[keep], 2)
+    medium[keep[real]] = lab[real]
+
+
+def _collide(
+    bt: _Batch,
+    photons: tuple[F64, F64],
+    medium: npt.NDArray[np.int64],
+    ci: npt.NDArray[np.int64],
+    tallies: tuple[F64, F64, F64],
+) -> None:
+    """Real collisions of photons ``ci``: photoelectric absorption, bound Compton or Rayleigh
+    scattering; deposits (and photons below the cut-off) go to the tallies."""
+    p = bt.p
+    d, e = photons
+    energy, rm, bs = tallies
+    m = medium[ci]
+    ec = e[ci]
+    r = bt.rng.random(ci.size) * bt.interp(p.mu, m, ec, 2)
+    photo = r < bt.interp(p.mu, m, ec, 0)
+    compt = ~photo & (r < bt.interp(p.mu, m, ec, 1))
+    rayl = ~photo & ~compt
+    deposit = np.where(photo, ec, 0.0)
+    new_e = np.where(photo, 0.0, ec)
+    mats = p.medium_material[m]
+    dirs = d[ci]
+    if compt.any():
+        c, e2 = bt.compton(ec[compt], mats[compt])
+        deposit[compt] = ec[compt] - e2
+        new_e[compt] = e2
+        dirs[compt] = _rotate(dirs[compt], c, 2 * np.pi * bt.rng.random(c.size))
+    if rayl.any():
+        c = bt.rayleigh(ec[rayl], mats[rayl])
+        dirs[rayl] = _rotate(dirs[rayl], c, 2 * np.pi * bt.rng.random(c.size))
+    low = (new_e > 0) & (new_e < _E_CUT)
+    deposit[low] += new_e[low]
+    new_e[low] = 0.0
+    np.add.at(energy, m, deposit)
+    np.add.at(rm, m, deposit * bt.interp(p.skeletal_ratio, m, ec, 0))
+    np.add.at(bs, m, deposit * bt.interp(p.skeletal_ratio, m, ec, 1))
+    d[ci] = dirs
+    e[ci] = new_e

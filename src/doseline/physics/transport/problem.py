@@ -104,6 +104,81 @@ def _material_tables(name: str) -> tuple[F64, F64, F64, F64, F64]:
     return cumulative, c.energy_absorption_cm2_g, incoherent_scattering_ratio(mat), x2, cum
 
 
+def _check_materials(phantom: VoxelPhantom, spectrum: Spectrum, world_name: str) -> None:
+    """Energies inside the grid (the kernels interpolate between grid points i and i + 1) and
+    every material known to the database."""
+    if spectrum.max_energy_kev >= ENERGY_GRID_KEV[-1] or spectrum.energy_bin_edges_kev[0] < 1.0:
+        raise ValueError(
+            f"spectrum {spectrum.description!r} must lie within [1, 200) keV, the energy grid"
+        )
+    known = set(material_names())
+    for region in phantom.regions:
+        if region.material not in known:
+            raise InvalidInputError(
+                f"unknown material {region.material!r}",
+                source=phantom.name, record=f"label {region.name}", field="material",
+            )  # fmt: skip
+    if world_name not in known:
+        raise InvalidInputError(f"unknown world material {world_name!r}", field="world_material")
+
+
+def _media_arrays(
+    phantom: VoxelPhantom,
+    tables: dict[str, tuple[F64, F64, F64, F64, F64]],
+    world_name: str,
+    world_density_g_cm3: float,
+) -> tuple[F64, F64, F64]:
+    """Linear coefficients per medium (labels, then the world), their majorant over the labels
+    present, and the skeletal mu_en ratios (red marrow, endosteum) of each label."""
+    n_e = ENERGY_GRID_KEV.size
+    n_media = len(phantom.regions) + 1
+    mu = np.empty((n_media, n_e, 3))
+    for index, region in enumerate(phantom.regions):
+        mu[index] = tables[region.material][0] * region.density_g_cm3
+    mu[-1] = tables[world_name][0] * world_density_g_cm3
+    present = np.unique(phantom.labels)
+    majorant: F64 = mu[present, :, 2].max(axis=0) * (1.0 + 1e-9)
+    skeletal = np.zeros((n_media, n_e, 2))
+    for index, region in enumerate(phantom.regions):
+        mu_en = tables[region.material][1]
+        if region.red_marrow_mass_fraction > 0:
+            skeletal[index, :, 0] = tables[RED_MARROW_MATERIAL][1] / mu_en
+        if region.endosteum_mass_fraction > 0:
+            skeletal[index, :, 1] = tables[ENDOSTEUM_MATERIAL][1] / mu_en
+    return mu, majorant, skeletal
+
+
+def _world_box_cm(
+    grid_lo_cm: F64,
+    grid_hi_cm: F64,
+    source_cm: F64,
+    margin_mm: float,
+    bounds_mm: tuple[tuple[float, float, float], tuple[float, float, float]] | None,
+) -> tuple[F64, F64]:
+    """The world box: ``bounds_mm`` or the box of grid and source widened by ``margin_mm``."""
+    if bounds_mm is None:
+        lo = np.minimum(grid_lo_cm, source_cm) - margin_mm / 10.0
+        hi = np.maximum(grid_hi_cm, source_cm) + margin_mm / 10.0
+    else:
+        lo = np.asarray(bounds_mm[0], dtype=np.float64) / 10.0
+        hi = np.asarray(bounds_mm[1], dtype=np.float64) / 10.0
+    if np.any(lo > grid_lo_cm) or np.any(hi < grid_hi_cm):
+        raise ValueError("the world box must contain the voxel grid")
+    if np.any(lo > source_cm) or np.any(hi < source_cm):
+        raise ValueError("the world box must contain the source")
+    return lo, hi
+
+
+def _disc_array(disc: ScoringDisc | None) -> F64:
+    """The scoring disc as (centre cm, unit normal, radius cm); zeros without a disc."""
+    disc_arr = np.zeros(7)
+    if disc is not None:
+        disc_arr[:3] = np.asarray(disc.centre_mm) / 10.0
+        disc_arr[3:6] = np.asarray(disc.normal) / np.linalg.norm(disc.normal)
+        disc_arr[6] = disc.radius_mm / 10.0
+    return disc_arr
+
+
 def build_problem(
     phantom: VoxelPhantom,
     source: PointSource,
@@ -132,62 +207,24 @@ def build_problem(
     disc
         Optional air-kerma scoring disc (photons leaving the world are tested against it).
     """
-    # the kernels interpolate between grid points i and i + 1: keep energies inside the grid
-    if spectrum.max_energy_kev >= ENERGY_GRID_KEV[-1] or spectrum.energy_bin_edges_kev[0] < 1.0:
-        raise ValueError(
-            f"spectrum {spectrum.description!r} must lie within [1, 200) keV, the energy grid"
-        )
-    names = [r.material for r in phantom.regions]
     world_name = world_material or "air"
-    known = set(material_names())
-    for region in phantom.regions:
-        if region.material not in known:
-            raise InvalidInputError(
-                f"unknown material {region.material!r}",
-                source=phantom.name, record=f"label {region.name}", field="material",
-            )  # fmt: skip
-    if world_name not in known:
-        raise InvalidInputError(f"unknown world material {world_name!r}", field="world_material")
+    _check_materials(phantom, spectrum, world_name)
+    names = [r.material for r in phantom.regions]
     unique = sorted(set(names) | {world_name, RED_MARROW_MATERIAL, ENDOSTEUM_MATERIAL})
     tables = {n: _material_tables(n) for n in unique}
-    n_e = ENERGY_GRID_KEV.size
-    n_media = len(phantom.regions) + 1
-    mu = np.empty((n_media, n_e, 3))
-    for index, region in enumerate(phantom.regions):
-        mu[index] = tables[region.material][0] * region.density_g_cm3
     world_density = material(world_name).nominal_density_g_cm3 if world_material else 0.0
-    mu[-1] = tables[world_name][0] * world_density
-    present = np.unique(phantom.labels)
-    majorant = mu[present, :, 2].max(axis=0) * (1.0 + 1e-9)
-    skeletal = np.zeros((n_media, n_e, 2))
-    for index, region in enumerate(phantom.regions):
-        mu_en = tables[region.material][1]
-        if region.red_marrow_mass_fraction > 0:
-            skeletal[index, :, 0] = tables[RED_MARROW_MATERIAL][1] / mu_en
-        if region.endosteum_mass_fraction > 0:
-            skeletal[index, :, 1] = tables[ENDOSTEUM_MATERIAL][1] / mu_en
+    mu, majorant, skeletal = _media_arrays(phantom, tables, world_name, world_density)
     material_index = {n: i for i, n in enumerate(unique)}
     medium_material = np.array([material_index[n] for n in names] + [material_index[world_name]])
     shape = np.asarray(phantom.labels.shape, dtype=np.int64)
     origin = np.asarray(phantom.origin_mm, dtype=np.float64) / 10.0
     voxel = np.asarray(phantom.voxel_size_mm, dtype=np.float64) / 10.0
     frame, limits = source.as_arrays()
-    if world_bounds_mm is None:
-        lo = np.minimum(origin, frame[0]) - world_margin_mm / 10.0
-        hi = np.maximum(origin + shape * voxel, frame[0]) + world_margin_mm / 10.0
-    else:
-        lo = np.asarray(world_bounds_mm[0], dtype=np.float64) / 10.0
-        hi = np.asarray(world_bounds_mm[1], dtype=np.float64) / 10.0
-    if np.any(lo > origin) or np.any(hi < origin + shape * voxel):
-        raise ValueError("the world box must contain the voxel grid")
-    if np.any(lo > frame[0]) or np.any(hi < frame[0]):
-        raise ValueError("the world box must contain the source")
+    lo, hi = _world_box_cm(
+        origin, origin + shape * voxel, frame[0], world_margin_mm, world_bounds_mm
+    )
     table = build_alias_table(spectrum.photons_per_bin)
-    disc_arr = np.zeros(7)
-    if disc is not None:
-        disc_arr[:3] = np.asarray(disc.centre_mm) / 10.0
-        disc_arr[3:6] = np.asarray(disc.normal) / np.linalg.norm(disc.normal)
-        disc_arr[6] = disc.radius_mm / 10.0
+    disc_arr = _disc_array(disc)
     x = MOMENTUM_GRID_PER_ANGSTROM
     return TransportProblem(
         labels=np.ascontiguousarray(

@@ -153,6 +153,42 @@ def _dose_factor(
     return out
 
 
+def _organ_doses_gy(exposures: Sequence[Exposure]) -> dict[str, FloatArray]:
+    """organ -> array (1, exposures) of doses in Gy; ``whole_body`` fills organs not given."""
+    organ_doses: dict[str, FloatArray] = {}
+    for organ in sorted({o for e in exposures for o in e.organ_dose_gy}):
+        per_exposure = [
+            e.organ_dose_gy.get(organ, e.organ_dose_gy.get("whole_body")) for e in exposures
+        ]
+        if any(v is None for v in per_exposure):
+            raise InvalidInputError(
+                f"organ {organ!r} has a dose in some exposures only (give whole_body)",
+                field="organ_dose_gy",
+            )
+        organ_doses[organ] = np.array([per_exposure], dtype=np.float64)
+    return organ_doses
+
+
+def _with_realisations(
+    organ_doses: Mapping[str, FloatArray],
+    dose_realisations: Mapping[str, FloatArray],
+    draws: int,
+    n_exposures: int,
+) -> dict[str, FloatArray]:
+    """``organ_doses`` with the organs of ``dose_realisations`` replaced by their draws
+    (shape (draws, 1, exposures))."""
+    realised = dict(organ_doses)
+    for organ, values in dose_realisations.items():
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.shape != (draws, n_exposures):
+            raise InvalidInputError(
+                f"realisations of {organ} have shape {arr.shape}, need ({draws}, {n_exposures})",
+                field="dose_realisations",
+            )
+        realised[organ] = arr[:, None, :]
+    return realised
+
+
 def lar(
     exposures: Sequence[Exposure],
     *,
@@ -200,18 +236,7 @@ def lar(
     baseline = baseline or load_baseline()
     ctx = KernelContext(model, baseline, sex_t, outcome)
     ages = np.array([[e.age_at_exposure_y for e in exposures]], dtype=np.float64)
-    organs = sorted({o for e in exposures for o in e.organ_dose_gy})
-    organ_doses: dict[str, FloatArray] = {}
-    for organ in organs:
-        per_exposure = [
-            e.organ_dose_gy.get(organ, e.organ_dose_gy.get("whole_body")) for e in exposures
-        ]
-        if any(v is None for v in per_exposure):
-            raise InvalidInputError(
-                f"organ {organ!r} has a dose in some exposures only (give whole_body)",
-                field="organ_dose_gy",
-            )
-        organ_doses[organ] = np.array([per_exposure], dtype=np.float64)
+    organ_doses = _organ_doses_gy(exposures)
     doses = _site_doses(ctx, organ_doses)
     central = lar_chunk(ctx, ages, doses, central_parameters(model), None)
     totals = {s: float(v[0, 0]) for s, v in central.items()}
@@ -222,16 +247,7 @@ def lar(
         params = draw_parameters(model, draws, rng)
         factor = None
         if dose_realisations is not None:
-            realised = dict(organ_doses)
-            for organ, values in dose_realisations.items():
-                arr = np.asarray(values, dtype=np.float64)
-                if arr.shape != (draws, len(exposures)):
-                    raise InvalidInputError(
-                        f"realisations of {organ} have shape {arr.shape}, need "
-                        f"({draws}, {len(exposures)})",
-                        field="dose_realisations",
-                    )
-                realised[organ] = arr[:, None, :]
+            realised = _with_realisations(organ_doses, dose_realisations, draws, len(exposures))
             doses = _site_doses(ctx, realised)
         else:
             factor = _dose_factor(rng, draws, ages.shape, dose_gsd)
