@@ -263,3 +263,21 @@ def test_dose_response_plot_points_equal_categorical_fit() -> None:
     np.testing.assert_allclose(points[1:], categorical.params.to_numpy(), rtol=1e-9)
     assert points[0] == 0.0
     plt.close(ax.figure)
+
+
+def test_limit_beyond_the_numerical_range_is_not_reached() -> None:
+    """Synthetic truth: a profile deviance that never rises 3.84 above its minimum within the
+    representable range (|coefficient| <= 50) has no limit there. Fits past that range return
+    garbage (here a huge deviance), which must not be read as a crossing."""
+    from doseline.cohort.profile import FixedFit, profile_limit
+
+    def fit_fixed(value: float, start: np.ndarray) -> FixedFit:
+        plateau = 2.0 * (1.0 - np.exp(-abs(value - 4.6)))  # stays below chi2(0.95, 1)
+        return FixedFit(deviance=1e6 if abs(value) > 50 else plateau, params=start)
+
+    start = np.array([4.6])
+    unbounded = profile_limit(fit_fixed, 4.6, start, 0.0, scale=1.6, direction=1)
+    assert unbounded.status == "profile"  # the artefact the bound exists to prevent
+    bounded = profile_limit(fit_fixed, 4.6, start, 0.0, scale=1.6, direction=1, max_abs=50.0)
+    assert bounded.status == "not reached"
+    assert bounded.value is None

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from doseline.cohort.design import Design, build_design
-from doseline.cohort.likelihood import PoissonLikelihood, maximise
+from doseline.cohort.likelihood import DIVERGENCE_BOUND, PoissonLikelihood, maximise
 from doseline.cohort.profile import FixedFit
 from doseline.cohort.results import LikelihoodResults, LRTest, Summary
 from doseline.cohort.spec import DoseForm, ExcessKind, ModelSpec, parse_spec
@@ -137,6 +137,11 @@ class PoissonModel:
             n_params=lik.n_params + lik.n_strata_params,
             converged=converged,
             _fit_fixed=self._fit_fixed,
+            _max_abs={
+                name: DIVERGENCE_BOUND
+                for name, log_scale in zip(names, lik.log_scale, strict=True)
+                if log_scale
+            },
             model=self,
             fitted=evaluation.mu,
         )

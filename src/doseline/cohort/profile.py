@@ -68,6 +68,7 @@ def profile_limit(
     direction: int,
     level: float = 0.95,
     max_doublings: int = 20,
+    max_abs: float = math.inf,
 ) -> ProfileLimit:
     """Find the lower (``direction=-1``) or upper (``+1``) profile-likelihood limit.
 
@@ -80,6 +81,9 @@ def profile_limit(
         The unconstrained maximum-likelihood fit.
     scale
         Initial step (the Wald standard error is a good choice).
+    max_abs
+        Largest magnitude the parameter can take numerically (e.g. a log-linear coefficient,
+        whose exponential overflows beyond it); a limit beyond it is ``"not reached"``.
     """
     threshold = deviance_min + float(chi2.ppf(level, 1))
     if not math.isfinite(scale) or scale <= 0:
@@ -88,11 +92,18 @@ def profile_limit(
     step = scale
     for _ in range(max_doublings):
         trial = inside + direction * step
+        at_bound = abs(trial) >= max_abs
+        if at_bound:
+            trial = math.copysign(max_abs, trial)
+            if trial == inside:
+                break
         fit = fit_fixed(trial, inside_params)
         if fit is None:
             return _boundary_search(fit_fixed, inside, inside_params, trial, threshold)
         if fit.deviance > threshold:
             return _root(fit_fixed, inside, inside_params, trial, threshold)
+        if at_bound:
+            break
         inside, inside_params = trial, fit.params
         step *= 2.0
     return ProfileLimit(value=None, status="not reached")

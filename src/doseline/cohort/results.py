@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -130,6 +130,8 @@ class LikelihoodResults:
     _profiles: dict[tuple[str, float], tuple[ProfileLimit, ProfileLimit]] = field(
         default_factory=dict, repr=False
     )
+    #: Largest magnitude a parameter can take numerically (log-linear coefficients).
+    _max_abs: Mapping[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def aic(self) -> float:
@@ -156,6 +158,7 @@ class LikelihoodResults:
                     scale=float(self.bse.iloc[index]),
                     direction=direction,
                     level=level,
+                    max_abs=self._max_abs.get(name, math.inf),
                 )
                 for direction in (-1, 1)
             )
