@@ -48,3 +48,25 @@ def test_missing_and_unknown_organs_are_named() -> None:
         effective_dose(doses)
     with pytest.raises(ValueError, match="spleen2"):
         check_organ("spleen2")
+
+
+def test_icrp60_uniform_dose_and_weights() -> None:
+    # ICRP 60 Table 2: weights sum to 1, so a uniform dose D gives E = D.
+    from doseline.organs import ICRP60_REMAINDER, ICRP60_TISSUE_WEIGHTS, effective_dose_icrp60
+
+    assert math.isclose(sum(ICRP60_TISSUE_WEIGHTS.values()), 1.0, abs_tol=1e-12)
+    assert len(ICRP60_REMAINDER) == 10
+    assert effective_dose_icrp60(dict.fromkeys(ORGANS, 3.0)) == pytest.approx(3.0)
+
+
+def test_icrp60_breast_weight_and_splitting_rule() -> None:
+    from doseline.organs import effective_dose_icrp60
+
+    doses = dict.fromkeys(ORGANS, 0.0)
+    doses["breast"] = 1.0
+    assert effective_dose_icrp60(doses) == pytest.approx(0.05)  # ICRP 60 breast weight
+    doses["breast"] = 0.0
+    doses["thymus"] = 1.0  # hotter than every named tissue: the splitting rule (note 3)
+    assert effective_dose_icrp60(doses) == pytest.approx(0.025)
+    doses["lung"] = 2.0  # a named tissue is hotter: thymus is one tenth of the remainder
+    assert effective_dose_icrp60(doses) == pytest.approx(0.12 * 2.0 + 0.05 / 10)

@@ -3,8 +3,15 @@
 One spelling per organ (``snake_case``, ICRP names), the ICRP Publication 103 tissue weighting
 factors and the effective dose computed from organ equivalent doses as ICRP 103 defines it.
 
+The ICRP Publication 60 effective dose is there too, for comparisons with published factors
+that used it.
+
 References
 ----------
+ICRP, 1991. 1990 Recommendations of the International Commission on Radiological Protection.
+ICRP Publication 60. Ann. ICRP 21(1-3): Table 2 and its notes (tissue weighting factors, the
+ten remainder tissues and the splitting rule).
+
 ICRP, 2007. The 2007 Recommendations of the International Commission on Radiological
 Protection. ICRP Publication 103. Ann. ICRP 37(2-4): Table 3 (tissue weighting factors),
 footnote to Table 3 (the 13 remainder tissues per sex) and paragraphs (A 132)-(A 134) and
@@ -21,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
+    "ICRP60_REMAINDER",
+    "ICRP60_TISSUE_WEIGHTS",
     "ICRP103_REMAINDER_FEMALE",
     "ICRP103_REMAINDER_MALE",
     "ICRP103_TISSUE_WEIGHTS",
@@ -28,6 +37,7 @@ __all__ = [
     "Sex",
     "check_organ",
     "effective_dose",
+    "effective_dose_icrp60",
 ]
 
 Sex = Literal["male", "female"]
@@ -92,6 +102,42 @@ ORGANS: tuple[str, ...] = tuple(
 )
 
 
+#: ICRP Publication 60, Table 2. "gonads" is the mean of testes and ovaries doses here (a
+#: hermaphrodite phantom, as PCXMC evaluates it); "colon" is ICRP 60's large intestine.
+ICRP60_TISSUE_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        "gonads": 0.20,
+        "red_bone_marrow": 0.12,
+        "colon": 0.12,
+        "lung": 0.12,
+        "stomach": 0.12,
+        "bladder": 0.05,
+        "breast": 0.05,
+        "liver": 0.05,
+        "oesophagus": 0.05,
+        "thyroid": 0.05,
+        "skin": 0.01,
+        "bone_surface": 0.01,
+        "remainder": 0.05,
+    }
+)
+
+#: ICRP 60, note 2 to Table 2: adrenals, brain, upper large intestine (here the colon dose),
+#: small intestine, kidney, muscle, pancreas, spleen, thymus and uterus.
+ICRP60_REMAINDER: tuple[str, ...] = (
+    "adrenals",
+    "brain",
+    "colon",
+    "small_intestine",
+    "kidneys",
+    "muscle",
+    "pancreas",
+    "spleen",
+    "thymus",
+    "uterus",
+)
+
+
 def check_organ(name: str) -> str:
     """Return ``name`` if it is a known organ, else raise :class:`ValueError` naming it."""
     if name not in ORGANS:
@@ -144,3 +190,31 @@ def effective_dose(
     female = _sex_equivalent_dose(equivalent_doses, "female")
     result: npt.NDArray[np.float64] = 0.5 * (male + female)
     return result
+
+
+def effective_dose_icrp60(equivalent_doses: Mapping[str, float]) -> float:
+    """ICRP 60 effective dose from organ equivalent doses (ICRP 60, Table 2 and its notes).
+
+    The remainder dose is the arithmetic mean of the ten remainder tissues, weighted 0.05. The
+    splitting rule of note 3 applies: if one remainder tissue receives more than the highest of
+    the twelve named tissues, it takes 0.025 and the mean of the other nine takes 0.025. The
+    gonad dose is the mean of the testes and ovaries doses.
+    """
+    named = [name for name in ICRP60_TISSUE_WEIGHTS if name not in {"remainder", "gonads"}]
+    missing = [
+        name
+        for name in (*named, *ICRP60_REMAINDER, "testes", "ovaries")
+        if name not in equivalent_doses
+    ]
+    if missing:
+        raise ValueError(f"ICRP 60 effective dose needs doses to: {', '.join(missing)}")
+    dose = {name: float(equivalent_doses[name]) for name in (*named, *ICRP60_REMAINDER)}
+    dose["gonads"] = 0.5 * (float(equivalent_doses["testes"]) + float(equivalent_doses["ovaries"]))
+    total = sum(ICRP60_TISSUE_WEIGHTS[name] * dose[name] for name in (*named, "gonads"))
+    remainder = {name: dose[name] for name in ICRP60_REMAINDER}
+    highest_named = max(dose[name] for name in (*named, "gonads"))
+    hottest = max(remainder, key=remainder.__getitem__)
+    if remainder[hottest] > highest_named:
+        others = [value for name, value in remainder.items() if name != hottest]
+        return total + 0.025 * remainder[hottest] + 0.025 * sum(others) / len(others)
+    return total + 0.05 * sum(remainder.values()) / len(remainder)

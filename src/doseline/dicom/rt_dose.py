@@ -40,6 +40,7 @@ __all__ = [
     "RTDose",
     "StoredDVH",
     "StoredDVHWarning",
+    "dose_grid_geometry",
     "read_rt_dose",
 ]
 
@@ -409,7 +410,7 @@ def read_rt_dose(path: str | Path) -> RTDose:
 
 
 def _build(dataset: Dataset, source: str) -> RTDose:
-    geometry = _geometry(dataset, source)
+    geometry = dose_grid_geometry(dataset, source)
     scaling = optional_float(dataset, "DoseGridScaling", source)
     if scaling is None:
         raise MissingAttributeError(
@@ -445,7 +446,17 @@ def _point(dataset: Dataset, source: str) -> tuple[float, float, float]:
     return float(x), float(y), float(z)
 
 
-def _geometry(dataset: Dataset, source: str) -> DoseGridGeometry:
+def dose_grid_geometry(dataset: Dataset, source: str) -> DoseGridGeometry:
+    """The checked grid geometry of an RT Dose dataset (no pixel data needed).
+
+    Raises
+    ------
+    MissingAttributeError
+        If a geometry attribute is absent (Grid Frame Offset Vector of a multi-frame grid).
+    InvalidInputError
+        If the geometry is not valid (number of offsets, spacing, orientation), naming the
+        attribute (DICOM PS3.3 C.7.6.2, C.8.8.3.2).
+    """
     position = float_array(dataset, "ImagePositionPatient", source, length=3)
     orientation = float_array(dataset, "ImageOrientationPatient", source, length=6)
     spacing = float_array(dataset, "PixelSpacing", source, length=2)

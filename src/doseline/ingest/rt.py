@@ -42,6 +42,7 @@ from doseline.dicom.rt_common import (
     FrameOfReferenceMismatchError,
     MissingAttributeError,
 )
+from doseline.dicom.rt_dose import dose_grid_geometry
 from doseline.dicom.rt_plan import RT_ION_PLAN_STORAGE, Beam, RTPlan, plan_from_dataset
 from doseline.dosimetry.rt.nomenclature import NameMapping, load_name_mapping
 from doseline.errors import InvalidInputError, MalformedDicomError
@@ -275,15 +276,16 @@ def _dose_row(prepared: PreparedRTObject, dataset: Dataset, pseudonymiser: Pseud
             "no positive Dose Grid Scaling: the stored values cannot be turned into dose",
             field="DoseGridScaling",
         )
-    spacing = [float(v) for v in dataset.get("PixelSpacing") or []]
-    origin = [float(v) for v in dataset.get("ImagePositionPatient") or []]
-    if len(spacing) != 2 or len(origin) != 3:
+    if not prepared.frame_of_reference_uid:  # Type 1 in RT Dose (PS3.3 C.7.4.1), as the reader
         raise MissingAttributeError(
-            "the dose grid has no Pixel Spacing or Image Position (Patient)",
-            field="PixelSpacing" if len(spacing) != 2 else "ImagePositionPatient",
+            "the dose grid has no frame of reference", field="FrameOfReferenceUID"
         )
-    offsets = [float(v) for v in dataset.get("GridFrameOffsetVector") or []]
-    steps = {round(b - a, 4) for a, b in itertools.pairwise(offsets)}
+    # The same geometry checks as the reader (offsets per frame, spacing, orientation).
+    geometry = dose_grid_geometry(dataset, prepared.source)
+    spacing = geometry.pixel_spacing_mm
+    origin = [float(v) for v in geometry.image_position_mm]
+    frames, rows, columns = geometry.shape
+    steps = {round(float(b - a), 4) for a, b in itertools.pairwise(geometry.frame_offsets_mm)}
     plans = dataset.get("ReferencedRTPlanSequence") or []
     prepared.row = {
         "referenced_plan_uid": _uid(
@@ -292,9 +294,9 @@ def _dose_row(prepared: PreparedRTObject, dataset: Dataset, pseudonymiser: Pseud
         "dose_units": _text(dataset, "DoseUnits") or "",
         "dose_type": _text(dataset, "DoseType") or "",
         "summation_type": _text(dataset, "DoseSummationType") or "",
-        "columns": int(dataset.Columns),
-        "rows": int(dataset.Rows),
-        "frames": int(dataset.get("NumberOfFrames") or 1),
+        "columns": columns,
+        "rows": rows,
+        "frames": frames,
         # PixelSpacing is (row spacing = along y, column spacing = along x), PS3.3 C.7.6.2.1.1.
         "pixel_spacing_x_mm": spacing[1],
         "pixel_spacing_y_mm": spacing[0],
