@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     rt_name_map
         A CSV of the site's own radiotherapy structure names (``DOSELINE_RT_NAME_MAP``), read
         before the shipped TG-263 table; format in ``docs/rt_registry.md``.
+    risk_data_dir
+        Folder with the open cancer baseline tables (``DOSELINE_RISK_DATA_DIR``; CanEpiRisk and
+        LARisk CSVs, see ``docs/risk.md``); by default ``../shared/data/risk`` when present.
     """
 
     model_config = SettingsConfigDict(env_prefix="DOSELINE_", extra="ignore")
@@ -55,6 +58,7 @@ class Settings(BaseSettings):
     date_shift_max_days: int = Field(default=182, ge=1, le=3650)
     link_by_issuer: bool = False
     rt_name_map: Path | None = None
+    risk_data_dir: Path | None = None
 
 
 def get_settings() -> Settings:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from doseline.config import get_settings
 from doseline.errors import ConfigurationError
 from doseline.organs import Sex
 from doseline.risk.baseline import N_AGES, Baseline, FloatArray
@@ -90,8 +91,8 @@ def baseline_data_dir(data_dir: str | Path | None = None) -> Path | None:
     candidates: list[Path] = []
     if data_dir is not None:
         candidates.append(Path(data_dir))
-    if env := os.environ.get("DOSELINE_RISK_DATA_DIR"):
-        candidates.append(Path(env))
+    if (configured := get_settings().risk_data_dir) is not None:
+        candidates.append(configured)
     if env := os.environ.get("DOSELINE_SHARED_DATA"):
         candidates.append(Path(env) / "risk")
     candidates.append(Path.cwd().parent / "shared" / "data" / "risk")
