@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from doseline.errors import DoselineError
+from doseline.errors import DoselineError, InvalidInputError
 
 __all__ = ["app", "fit_command", "fit_report"]
 
@@ -100,7 +100,11 @@ def fit_command(  # noqa: PLR0917 (typer options)
     if ci not in ("profile", "wald"):
         raise typer.BadParameter("use 'profile' or 'wald'", param_hint="--ci")
     try:
-        frame = pd.read_csv(table)
+        try:
+            frame = pd.read_csv(table)
+        # pandas raises ValueError subclasses (ParserError, EmptyDataError, UnicodeDecodeError)
+        except ValueError as error:
+            raise InvalidInputError(f"unreadable table ({error})", source=str(table)) from error
         if model is not None:
             fitted = PoissonModel(frame, model, cases=cases, pyr=pyr, source=str(table))
         else:

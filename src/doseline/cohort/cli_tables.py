@@ -56,9 +56,16 @@ def _numbers(text: str | None, name: str) -> tuple[float, ...] | None:
 def _read_table(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path)
+    from doseline.errors import InvalidInputError
+
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    # pandas and pyarrow raise ValueError subclasses (ParserError, EmptyDataError,
+    # UnicodeDecodeError, ArrowInvalid) or OSError on unreadable files.
+    except (ValueError, OSError) as error:
+        raise InvalidInputError(f"unreadable table ({error})", source=str(path)) from error
 
 
 def _write_table(table: pd.DataFrame, path: Path) -> None:

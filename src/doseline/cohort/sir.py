@@ -66,6 +66,25 @@ def _sex(values: pd.Series, source: str, table: str) -> pd.Series:
     return mapped
 
 
+def _counts(table: pd.DataFrame, column: str, *, whole: bool) -> FloatArray:
+    """A column of case counts (whole numbers) or person-years, finite and >= 0."""
+    if column not in table.columns:
+        raise InvalidInputError("no such column", source="person-time table", field=column)
+    values = pd.to_numeric(table[column], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) | (values < 0)
+    if whole:
+        bad |= values != np.round(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InvalidInputError(
+            f"{table[column].iloc[row]!r} is not a {'count' if whole else 'number'} >= 0",
+            source="person-time table",
+            record=f"row {row + 1}",
+            field=column,
+        )
+    return np.asarray(values, dtype=np.float64)
+
+
 def garwood_interval(
     observed: npt.ArrayLike, expected: npt.ArrayLike, conf_level: float = 0.95
 ) -> tuple[FloatArray, FloatArray]:
@@ -114,31 +133,50 @@ class ReferenceRates:
     def __post_init__(self) -> None:
         frame = self.frame
         if "rate_per_person_year" not in frame.columns and "rate_per_100000" in frame.columns:
-            frame = frame.assign(rate_per_person_year=frame["rate_per_100000"] / 1e5)
-        for column in ("sex", "age_lo_y", "age_hi_y", "rate_per_person_year"):
+            per_100000 = pd.to_numeric(frame["rate_per_100000"], errors="coerce")
+            frame = frame.assign(rate_per_person_year=per_100000 / 1e5)
+        bands = [("age_lo_y", "age_hi_y")]
+        if "period_lo_year" in frame.columns or "period_hi_year" in frame.columns:
+            bands.append(("period_lo_year", "period_hi_year"))
+        for column in (
+            "sex",
+            *bands[0],
+            "rate_per_person_year",
+            *(c for b in bands[1:] for c in b),
+        ):
             if column not in frame.columns:
                 raise InvalidInputError(
                     f"required column is missing (have {list(frame.columns)})",
                     source=self.source,
                     field=column,
                 )
-        rate = pd.to_numeric(frame["rate_per_person_year"], errors="coerce").to_numpy(float)
-        empty = frame["age_hi_y"].to_numpy(float) <= frame["age_lo_y"].to_numpy(float)
-        for bad, what, column in (
-            (~np.isfinite(rate) | (rate < 0), "rate must be a number >= 0", "rate"),
-            (empty, "age band is empty (age_hi_y <= age_lo_y)", "age_hi_y"),
-        ):
+        numeric = {
+            column: pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+            for column in ("rate_per_person_year", *(c for band in bands for c in band))
+        }
+        rate = numeric["rate_per_person_year"]
+        checks = [(~np.isfinite(rate) | (rate < 0), "rate must be a number >= 0", "rate")]
+        for lo, hi in bands:
+            checks.append((np.isnan(numeric[lo]), "band edge must be a number", lo))
+            checks.append((np.isnan(numeric[hi]), "band edge must be a number", hi))
+            checks.append((numeric[hi] <= numeric[lo], f"band is empty ({hi} <= {lo})", hi))
+        for bad, what, column in checks:
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise InvalidInputError(
                     what, source=self.source, record=f"row {row + 1}", field=column
                 )
-        frame = frame.assign(sex=_sex(frame["sex"], self.source, "rates"))
+        frame = frame.assign(sex=_sex(frame["sex"], self.source, "rates"), **numeric)
         object.__setattr__(self, "frame", frame.reset_index(drop=True))
 
     @classmethod
     def from_csv(cls, path: str | Path) -> ReferenceRates:
-        return cls(pd.read_csv(path), source=str(path))
+        try:
+            frame = pd.read_csv(path)
+        # pandas raises ValueError subclasses (ParserError, EmptyDataError, UnicodeDecodeError)
+        except ValueError as error:
+            raise InvalidInputError(f"unreadable CSV ({error})", source=str(path)) from error
+        return cls(frame, source=str(path))
 
     @property
     def has_period(self) -> bool:
@@ -231,11 +269,14 @@ def sir(
     conf_level
         Confidence level of the exact interval.
     """
-    expected_cells = table[pyr].to_numpy(float) * rates.rates_for(table)
+    observed = _counts(table, cases, whole=True)
+    expected_cells = _counts(table, pyr, whole=False) * rates.rates_for(table)
+    if by is not None and by not in table.columns:
+        raise InvalidInputError("no such column", source="person-time table", field=by)
     frame = pd.DataFrame(
         {
             "group": table[by].astype(str).to_numpy() if by else "all",
-            "observed": table[cases].to_numpy(float),
+            "observed": observed,
             "expected": expected_cells,
         }
     )

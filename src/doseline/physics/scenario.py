@@ -51,18 +51,71 @@ def _section(data: Mapping[str, Any], key: str, source: str) -> Mapping[str, Any
     return value
 
 
+_MAX_VOXELS = 2**28
+"""Largest phantom grid a scenario may ask for (1 GiB of int32 labels; the ICRP 110 adult
+female phantom has 299 x 137 x 348 = 14.3 million voxels). A resource guard, not physics."""
+
+
+def _positive(value: Any, source: str, field: str) -> float:
+    """A finite number > 0 (``bool`` is refused: YAML ``yes`` is not a length)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidInputError(f"expected a number, got {value!r}", source=source, field=field)
+    try:
+        number = float(value)
+    except ValueError:
+        raise InvalidInputError(
+            f"expected a number, got {value!r}", source=source, field=field
+        ) from None
+    if not 0 < number < np.inf:
+        raise InvalidInputError(
+            f"must be a finite number > 0, got {value!r}", source=source, field=field
+        )
+    return number
+
+
+def _count(data: Mapping[str, Any], key: str, default: int, source: str, minimum: int) -> int:
+    """A whole number >= ``minimum`` (histories, batches, seed)."""
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidInputError(
+            f"must be a whole number >= {minimum}, got {value!r}", source=source, field=key
+        )
+    return value
+
+
+def _check_voxels(shape: tuple[int, ...], source: str, field: str) -> None:
+    if float(np.prod(np.asarray(shape, dtype=np.float64))) > _MAX_VOXELS:
+        raise InvalidInputError(
+            f"grid of {' x '.join(map(str, shape))} voxels is larger than {_MAX_VOXELS}",
+            source=source,
+            field=field,
+        )
+
+
 def scenario_phantom(spec: Mapping[str, Any], source: str) -> VoxelPhantom:
     """The phantom of a scenario's ``phantom`` section."""
     if "stylised" in spec:
-        from doseline.physics.phantoms.stylised import build_phantom
+        from doseline.physics.phantoms.stylised import build_phantom, phantom_regions
+        from doseline.physics.phantoms.voxelise import grid_bounds
 
-        s = spec["stylised"]
-        return build_phantom(str(s["age"]), float(s.get("voxel_size_mm", 2.0)))
+        s = _section(spec, "stylised", source)
+        age = str(s["age"])
+        voxel = _positive(s.get("voxel_size_mm", 2.0), source, "phantom.stylised.voxel_size_mm")
+        bounds = grid_bounds([r.solid for r in phantom_regions(age)], voxel)
+        shape = tuple(round((hi - lo) / voxel) for lo, hi in bounds)
+        _check_voxels(shape, source, "phantom.stylised.voxel_size_mm")
+        return build_phantom(age, voxel)
     if "box" in spec:
-        b = spec["box"]
-        size = np.asarray(b["size_mm"], dtype=np.float64)
-        voxel = float(b.get("voxel_size_mm", 5.0))
+        b = _section(spec, "box", source)
+        sizes = b["size_mm"]
+        if not isinstance(sizes, list) or len(sizes) != 3:
+            raise InvalidInputError(
+                f"expected 3 lengths, got {sizes!r}", source=source, field="phantom.box.size_mm"
+            )
+        size = np.array([_positive(v, source, "phantom.box.size_mm") for v in sizes])
+        voxel = _positive(b.get("voxel_size_mm", 5.0), source, "phantom.box.voxel_size_mm")
         shape = tuple(int(n) for n in np.maximum(np.round(size / voxel), 1))
+        _check_voxels(shape, source, "phantom.box")
         mat = str(b.get("material", "soft_tissue"))
         from doseline.physics.materials import material
 
@@ -94,7 +147,7 @@ def run_scenario(path: Path) -> tuple[TransportResult, dict[str, Any]]:
     source = str(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         raise InvalidInputError(f"cannot read scenario: {error}", source=source) from error
     if not isinstance(data, Mapping):
         raise InvalidInputError("scenario must be a mapping", source=source)
@@ -125,11 +178,12 @@ def run_scenario(path: Path) -> tuple[TransportResult, dict[str, Any]]:
             add_patient_support(phantom, slabs),
             beam,
             spectrum,
-            int(data.get("histories", 1_000_000)),
-            seed=int(data.get("seed", 1)),
-            n_batches=int(data.get("batches", 10)),
+            _count(data, "histories", 1_000_000, source, 1),
+            seed=_count(data, "seed", 1, source, 0),
+            n_batches=_count(data, "batches", 10, source, 1),
         )
-    except (KeyError, TypeError, ValueError) as error:
+    # KeyError: a required key is absent; the others: a value of the wrong type or range.
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as error:
         if isinstance(error, InvalidInputError):
             raise
         raise InvalidInputError(f"invalid scenario: {error!r}", source=source) from error

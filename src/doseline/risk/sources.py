@@ -14,9 +14,10 @@ exposures at the same age). Registry: ``organ_dose`` rows joined to ``exposure``
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,37 +79,62 @@ def _parse_row(row: dict[str, str], source: str, record: str) -> tuple[str, str,
     return person, organ, age, dose
 
 
+def _csv_rows(path: Path, source: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """The rows of an exposures CSV as (record, row), every row as long as the header."""
+    needed = {"pseudonym", "age_at_exposure_y", "organ", "dose_gy"}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidInputError(f"cannot read: {error.strerror}", source=source) from None
+    except UnicodeDecodeError as error:
+        raise InvalidInputError(
+            f"not UTF-8 text (byte {error.start})", source=source, field="encoding"
+        ) from None
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as error:
+        raise InvalidInputError(f"not a CSV file: {error}", source=source) from None
+    reader = iter(rows)
+    header = next(reader, None)
+    if header is None or not needed <= set(header):
+        raise InvalidInputError(
+            f"columns must include {sorted(needed)}", source=source, field="header"
+        )
+    for number, fields in enumerate(reader, start=2):
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise InvalidInputError(
+                f"{len(fields)} fields where the header has {len(header)}",
+                source=source,
+                record=f"row {number}",
+            )
+        yield f"row {number}", dict(zip(header, fields, strict=True))
+
+
 def read_exposures_csv(path: str | Path) -> dict[str, PersonExposures]:
     """Read organ doses per person and exposure from a CSV (format in the module docstring)."""
     source = str(path)
     groups: dict[str, dict[tuple[str, float], dict[str, float]]] = defaultdict(dict)
     sexes: dict[str, Sex | None] = {}
-    with Path(path).open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        needed = {"pseudonym", "age_at_exposure_y", "organ", "dose_gy"}
-        if reader.fieldnames is None or not needed <= set(reader.fieldnames):
+    for record, row in _csv_rows(Path(path), source):
+        person, organ, age, dose = _parse_row(row, source, record)
+        sex = _sex(row.get("sex"), source, record)
+        if person in sexes and sex is not None and sexes[person] not in (None, sex):
             raise InvalidInputError(
-                f"columns must include {sorted(needed)}", source=source, field="header"
+                f"{person} has two sexes", source=source, record=record, field="sex"
             )
-        for number, row in enumerate(reader, start=2):
-            record = f"row {number}"
-            person, organ, age, dose = _parse_row(row, source, record)
-            sex = _sex(row.get("sex"), source, record)
-            if person in sexes and sex is not None and sexes[person] not in (None, sex):
-                raise InvalidInputError(
-                    f"{person} has two sexes", source=source, record=record, field="sex"
-                )
-            sexes[person] = sex or sexes.get(person)
-            key = ((row.get("exposure") or "").strip(), age)
-            doses = groups[person].setdefault(key, {})
-            if organ in doses:
-                raise InvalidInputError(
-                    f"{organ} given twice for {person} at age {age}",
-                    source=source,
-                    record=record,
-                    field="organ",
-                )
-            doses[organ] = dose
+        sexes[person] = sex or sexes.get(person)
+        key = ((row.get("exposure") or "").strip(), age)
+        doses = groups[person].setdefault(key, {})
+        if organ in doses:
+            raise InvalidInputError(
+                f"{organ} given twice for {person} at age {age}",
+                source=source,
+                record=record,
+                field="organ",
+            )
+        doses[organ] = dose
     return {
         person: (
             sexes[person],

@@ -47,6 +47,7 @@ ICRP110_ADULT_FEMALE = ((299, 137, 348), (1.775, 1.775, 4.84))
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 _ELEMENT = re.compile(r"^[A-Z][a-z]?$")
+_ORGAN_ID = re.compile(r"^[0-9]{1,9}$")  # ICRP 110 IDs are 0-141; 9 digits fit in int32
 
 
 @dataclass(frozen=True)
@@ -71,11 +72,11 @@ class Icrp110Phantom:
 
 def _read_organs(path: Path) -> dict[int, tuple[str, int, float]]:
     organs: dict[int, tuple[str, int, float]] = {}
-    for line_no, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
         tokens = line.split()
-        if len(tokens) < 4 or not tokens[0].isdigit():
+        if len(tokens) < 4 or not tokens[0].isdecimal():
             continue
-        if not (tokens[-2].isdigit() and _NUMBER.match(tokens[-1])):
+        if not (tokens[-2].isdecimal() and _NUMBER.match(tokens[-1])):
             raise InvalidInputError(
                 "expected '<ID> <name> <medium> <density>'",
                 source=str(path),
@@ -90,9 +91,9 @@ def _read_organs(path: Path) -> dict[int, tuple[str, int, float]]:
                 record=f"line {line_no}",
                 field="organ ID",
             )
-        if density <= 0:
+        if not 0 < density < np.inf:
             raise InvalidInputError(
-                f"density {density} is not > 0",
+                f"density {density} is not a finite number > 0",
                 source=str(path),
                 record=f"line {line_no}",
                 field="density",
@@ -106,13 +107,13 @@ def _read_organs(path: Path) -> dict[int, tuple[str, int, float]]:
 def _read_media(path: Path) -> dict[int, dict[str, float]]:
     elements: list[str] = []
     media: dict[int, dict[str, float]] = {}
-    for line_no, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
         tokens = line.split()
         symbols = [t for t in tokens if _ELEMENT.match(t)]
         if not elements and len(symbols) >= 3 and len(symbols) >= len(tokens) - 3:
             elements = symbols
             continue
-        if not elements or not tokens or not tokens[0].isdigit():
+        if not elements or not tokens or not tokens[0].isdecimal():
             continue
         values = tokens[-len(elements) :]
         if len(tokens) < len(elements) + 2 or not all(_NUMBER.match(v) for v in values):
@@ -140,8 +141,28 @@ def _read_media(path: Path) -> dict[int, dict[str, float]]:
     return media
 
 
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError as error:
+        raise InvalidInputError(f"cannot read ({error.strerror})", source=str(path)) from error
+
+
 def _read_ids(path: Path, shape: tuple[int, int, int]) -> npt.NDArray[np.int32]:
-    flat = np.array(path.read_text().split(), dtype=np.int32)
+    tokens = _read_text(path).split()
+    try:
+        flat = np.array(tokens, dtype=np.int64)
+        in_range = bool(flat.size == 0 or (flat.min() >= 0 and flat.max() < 2**31))
+    except (ValueError, OverflowError):
+        in_range = False
+    if not in_range:  # only now look for the bad token, in Python
+        bad = next((i for i, token in enumerate(tokens) if not _ORGAN_ID.match(token)), 0)
+        raise InvalidInputError(
+            f"{tokens[bad]!r} is not an organ ID (a whole number of at most 9 digits)",
+            source=str(path),
+            record=f"value {bad + 1}",
+            field="organ ID",
+        )
     expected = shape[0] * shape[1] * shape[2]
     if flat.size != expected:
         raise InvalidInputError(
@@ -150,7 +171,8 @@ def _read_ids(path: Path, shape: tuple[int, int, int]) -> npt.NDArray[np.int32]:
             field="organ ID array",
         )
     # column fastest, then row, then slice -> C order (slice, row, column)
-    ids: npt.NDArray[np.int32] = flat.reshape(shape[2], shape[1], shape[0]).transpose(2, 1, 0)
+    grid = flat.astype(np.int32).reshape(shape[2], shape[1], shape[0])
+    ids: npt.NDArray[np.int32] = grid.transpose(2, 1, 0)
     return np.ascontiguousarray(ids)
 
 
@@ -201,9 +223,8 @@ def read_icrp110_phantom(
             field="organ ID",
         )
     order = [0, *sorted(organs)]
-    lookup = np.zeros(int(max(order[-1], int(present.max()))) + 1, dtype=np.int32)
-    lookup[order] = np.arange(len(order), dtype=np.int32)
-    labels = lookup[ids]
+    # Every voxel ID is 0 or a listed organ (checked above): its region is its rank in order.
+    labels = np.searchsorted(np.asarray(order, dtype=np.int64), ids).astype(np.int32)
     marrow = red_marrow_mass_fractions or {}
     endosteum = endosteum_mass_fractions or {}
     regions = [Label("outside", "air", 0.001205)]
