@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_rdsr
+from dicom_mutate import mutate
 from doseline.dicom.rdsr import read_rdsr_bytes
 from doseline.dicom.report import DoseReport
 from doseline.errors import InvalidInputError
@@ -27,7 +28,6 @@ SEEDS = [
     "pyskindose/philips_allura_clarity_u104.dcm",  # implicit VR, biplane
     "openrem/CT-RDSR-Siemens_Flash-QA-DS.dcm",  # CT, dual source
 ]
-ITEM_TAG = b"\xfe\xff\x00\xe0"
 
 
 def _read(data: bytes, strict: bool) -> DoseReport | InvalidInputError:
@@ -38,42 +38,13 @@ def _read(data: bytes, strict: bool) -> DoseReport | InvalidInputError:
         return error
 
 
-def _mutate(data: bytes, rng: random.Random) -> bytes:
-    buf = bytearray(data)
-    start = 132  # keep the preamble and DICM marker most of the time
-    kind = rng.randrange(6)
-    if kind == 0:  # bit flips
-        for _ in range(rng.randint(1, 8)):
-            i = rng.randrange(start, len(buf))
-            buf[i] ^= 1 << rng.randrange(8)
-    elif kind == 1:  # truncation
-        del buf[rng.randrange(start, len(buf)) :]
-    elif kind == 2:  # insertion
-        i = rng.randrange(start, len(buf))
-        buf[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
-    elif kind == 3:  # deletion
-        i = rng.randrange(start, len(buf))
-        del buf[i : i + rng.randint(1, 16)]
-    elif kind == 4:  # corrupt the length of a sequence item
-        positions = [i for i in range(start, len(buf) - 8) if buf[i : i + 4] == ITEM_TAG]
-        if positions:
-            i = rng.choice(positions)
-            length = rng.choice([0, 1, 7, 0xFFFFFFFF, 0x7FFFFFFF, rng.randrange(1 << 16)])
-            buf[i + 4 : i + 8] = length.to_bytes(4, "little")
-    else:  # duplicate a chunk
-        i = rng.randrange(start, len(buf))
-        j = min(len(buf), i + rng.randint(8, 256))
-        buf[j:j] = buf[i:j]
-    return bytes(buf)
-
-
 @pytest.mark.parametrize("name", SEEDS)
 def test_seeded_mutations_give_a_report_or_a_named_error(name: str) -> None:
     data = Path(shared_rdsr(name)).read_bytes()
     rng = random.Random(20261125)
     outcomes = {"report": 0, "error": 0}
     for _ in range(150):
-        mutated = _mutate(data, rng)
+        mutated = mutate(data, rng)
         for strict in (True, False):
             result = _read(mutated, strict)
             outcomes["report" if isinstance(result, DoseReport) else "error"] += 1

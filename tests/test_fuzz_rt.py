@@ -34,6 +34,7 @@ from pydicom.dataset import Dataset
 from sqlalchemy import func, select
 
 from conftest import SHARED_DATA
+from dicom_mutate import mutate
 from doseline.dicom.rt_dose import RTDose, read_rt_dose
 from doseline.dicom.rt_plan import RTPlan, read_rt_plan
 from doseline.dicom.rt_struct import RTStructureSet, read_rt_structure_set
@@ -45,7 +46,6 @@ from doseline.registry.database import Registry
 RT_DIR = SHARED_DATA / "rt"
 EXAMPLE = RT_DIR / "dicompyler_core_example"
 PYDICOM = RT_DIR / "pydicom_testfiles"
-ITEM_TAG = b"\xfe\xff\x00\xe0"
 
 Reader = Callable[[Path], Any]
 READERS: dict[str, tuple[Reader, type]] = {
@@ -92,45 +92,6 @@ def _read(kind: str, data: bytes, folder: Path) -> object:
     return result
 
 
-def _item_positions(buf: bytes, start: int) -> list[int]:
-    positions: list[int] = []
-    i = buf.find(ITEM_TAG, start)
-    while i != -1 and i < len(buf) - 8:
-        positions.append(i)
-        i = buf.find(ITEM_TAG, i + 4)
-    return positions
-
-
-def _mutate(data: bytes, rng: random.Random) -> bytes:
-    """One random byte-level mutation (as in tests/test_fuzz_rdsr.py)."""
-    buf = bytearray(data)
-    start = 132 if data[128:132] == b"DICM" else 0
-    kind = rng.randrange(6)
-    if kind == 0:  # bit flips
-        for _ in range(rng.randint(1, 8)):
-            i = rng.randrange(start, len(buf))
-            buf[i] ^= 1 << rng.randrange(8)
-    elif kind == 1:  # truncation
-        del buf[rng.randrange(start, len(buf)) :]
-    elif kind == 2:  # insertion
-        i = rng.randrange(start, len(buf))
-        buf[i:i] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
-    elif kind == 3:  # deletion
-        i = rng.randrange(start, len(buf))
-        del buf[i : i + rng.randint(1, 16)]
-    elif kind == 4:  # corrupt the length of a sequence item
-        positions = _item_positions(data, start)
-        if positions:
-            i = rng.choice(positions)
-            length = rng.choice([0, 1, 7, 0xFFFFFFFF, 0x7FFFFFFF, rng.randrange(1 << 16)])
-            buf[i + 4 : i + 8] = length.to_bytes(4, "little")
-    else:  # duplicate a chunk
-        i = rng.randrange(start, len(buf))
-        j = min(len(buf), i + rng.randint(8, 256))
-        buf[j:j] = buf[i:j]
-    return bytes(buf)
-
-
 @pytest.mark.parametrize(("kind", "path"), SEEDS, ids=lambda v: str(getattr(v, "name", v)))
 def test_seeded_byte_mutations_give_an_object_or_a_named_error(
     kind: str, path: Path, workdir: Path
@@ -140,7 +101,7 @@ def test_seeded_byte_mutations_give_an_object_or_a_named_error(
     rounds = 25 if len(data) > 1_000_000 else 120
     outcomes = {"object": 0, "error": 0}
     for _ in range(rounds):
-        result = _read(kind, _mutate(data, rng), workdir)
+        result = _read(kind, mutate(data, rng), workdir)
         outcomes["error" if isinstance(result, InvalidInputError) else "object"] += 1
     # Both paths are exercised: some mutations are harmless, many are caught.
     assert outcomes["object"] > 0
@@ -375,7 +336,7 @@ def test_ingest_of_mutated_rt_files_is_all_or_nothing(
         _, seed = SEEDS[round_ % len(SEEDS)]
         data = _seed(seed).read_bytes()
         target = folder / f"mutated-{round_}-{seed.name}"
-        target.write_bytes(_mutate(data, rng))
+        target.write_bytes(mutate(data, rng))
         before = _row_counts(registry)
         summary = ingest(registry, [target], centre="fuzz")
         if summary.rejections:
