@@ -146,7 +146,10 @@ class NumpyBackend:
         dose_map: bool = False,
     ) -> RawTallies:  # fmt: skip
         if dose_map or problem.disc[6] > 0:
-            raise NotImplementedError("the numpy backend scores label tallies only")
+            raise ValueError(
+                "the numpy reference backend scores label tallies only: use the numba backend "
+                "for a dose map or a scoring disc"
+            )
         n_media = problem.n_labels + 1
         energy = np.zeros((n_batches, n_media))
         rm = np.zeros((n_batches, n_media))
