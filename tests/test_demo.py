@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy
 
 from conftest import RDSR_DIR
 from doseline.config import Settings
@@ -20,7 +21,8 @@ from doseline.reports.summary import band_labels
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     out = tmp_path_factory.mktemp("demo")
-    settings = Settings(key_file=out / "keys" / "deployment.key")
+    # Shifted dates on, so that the deployment's choices can be seen in every centre's rows.
+    settings = Settings(key_file=out / "keys" / "deployment.key", store_shifted_dates=True)
     shared = RDSR_DIR if RDSR_DIR.exists() else None
     result = run_demo(
         out / "run", n_patients=40, seed=11, shared_rdsr=shared, jobs=1, settings=settings
@@ -56,3 +58,21 @@ def test_demo_text_names_centres_eras_and_bands(demo: tuple[Path, object]) -> No
     text = result.to_text()  # type: ignore[attr-defined]
     for needle in ("C1 (FR)", "rdsr", "legacy", "5-15 kg", "imported"):
         assert needle in text
+
+
+@pytest.mark.skipif(not RDSR_DIR.exists(), reason="../shared/data/rdsr is not present")
+def test_shared_examples_follow_the_deployment_settings(demo: tuple[Path, object]) -> None:
+    # Synthetic truth: the demo's settings ask for shifted dates, and the example reports carry
+    # study dates; their exposures were once ingested with default options (no dates).
+    out, _ = demo
+    engine = sqlalchemy.create_engine(f"sqlite:///{out / 'registry.sqlite'}")
+    query = (
+        "SELECT count(e.shifted_date) FROM exposure e JOIN centre c ON c.id = e.centre_id "
+        "WHERE c.name = :centre"
+    )
+    with engine.connect() as connection:
+        dated = connection.execute(
+            sqlalchemy.text(query), {"centre": SHARED_EXAMPLES_CENTRE}
+        ).scalar_one()
+    engine.dispose()
+    assert dated > 0

@@ -22,9 +22,12 @@ References and tolerances
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from doseline.errors import InvalidInputError
 from doseline.organs import check_organ
 from doseline.physics.phantoms import (
     AGES,
@@ -35,6 +38,7 @@ from doseline.physics.phantoms import (
     organ_centroids_mm,
     organ_masses_g,
     region_organs,
+    stylised,
 )
 from doseline.physics.phantoms.reference import ornl_phantom_mass_g, reference_sex
 from doseline.physics.phantoms.sizing import organ_target_masses_g
@@ -180,3 +184,31 @@ def test_sizing_keeps_organ_centroids() -> None:
     for name in ("heart", "stomach", "spleen", "kidneys", "thymus", "urinary_bladder"):
         shift = np.linalg.norm(sized.centroid_mm(name) - similar.centroid_mm(name))
         assert shift < 3.0, (name, shift)
+
+
+@pytest.mark.parametrize(
+    ("segment", "material", "field"),
+    [("arm", "ornl_soft_tissue", "segment"), ("trunk", "unobtainium", "material")],
+)
+def test_bad_base_region_names_file_region_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment: str, material: str, field: str
+) -> None:
+    # synthetic truth: a base-geometry file with one bad region must be refused naming the
+    # file, the region and the field (DESIGN.md: errors name file, record and field)
+    (tmp_path / "ornl_15y_base.yaml").write_text(
+        "regions:\n"
+        f"  - {{name: lump, segment: {segment}, material: {material}, source: test,\n"
+        "      solid: {ellipsoid: {semi_axes_mm: [1, 1, 1]}}}\n"
+    )
+    monkeypatch.setattr(stylised, "DATA_DIR", tmp_path)
+    stylised._base_regions.cache_clear()
+    try:
+        with pytest.raises(InvalidInputError) as caught:
+            stylised._base_regions()
+    finally:
+        stylised._base_regions.cache_clear()
+    assert (caught.value.source, caught.value.record, caught.value.field) == (
+        "ornl_15y_base.yaml",
+        "region lump",
+        field,
+    )

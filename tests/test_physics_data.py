@@ -55,7 +55,7 @@ def test_per_atom_weights_match_stoichiometry() -> None:
 
 
 @pytest.mark.parametrize("name", ["water", "air", "soft_tissue", "cortical_bone", "aluminium",
-                                  "pmma", "lung"])  # fmt: skip
+                                  "pmma", "lung", "copper"])  # fmt: skip
 def test_attenuation_matches_nist_xcom_within_1_percent(name: str) -> None:
     """Reference: NIST element mu/rho (Hubbell-Seltzer/XCOM) mixed by mass fraction."""
     table = _spekpy_nist_table("nist_mu.dat")

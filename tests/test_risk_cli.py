@@ -115,6 +115,13 @@ def test_baselines() -> None:
     assert any(d["name"] == "larisk-korea-2018" for d in data)
 
 
+def test_named_baseline_is_read_once() -> None:
+    """``lar`` without ``baseline=`` loads the default baseline on every call; the immutable
+    tables are cached per process, so repeated loads return the same object."""
+    first = load_baseline()
+    assert load_baseline() is first
+
+
 def test_patient_from_csv_with_png(tmp_path: Path) -> None:
     csv_path = tmp_path / "exposures.csv"
     csv_path.write_text(
@@ -139,6 +146,31 @@ def test_patient_from_csv_with_png(tmp_path: Path) -> None:
     )
     assert data["lar_per_100000"]["thyroid"] == pytest.approx(
         api.lar_per_100000["thyroid"], abs=1e-3
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ("P1,female,abc,whole_body,0.002", "age_at_exposure_y"),
+        ("P1,female,120,whole_body,0.002", "age_at_exposure_y"),
+        ("P1,female,0.5,whole_body,x", "dose_gy"),
+        ("P1,female,0.5,whole_body,-0.1", "dose_gy"),
+    ],
+)
+def test_exposures_csv_errors_name_file_row_and_field(tmp_path: Path, row: str, field: str) -> None:
+    """Design rule (bad input names file, record and field): each bad number names its column."""
+    from doseline.errors import InvalidInputError
+    from doseline.risk import read_exposures_csv
+
+    csv_path = tmp_path / "exposures.csv"
+    csv_path.write_text("pseudonym,sex,age_at_exposure_y,organ,dose_gy\n" + row + "\n")
+    with pytest.raises(InvalidInputError) as info:
+        read_exposures_csv(csv_path)
+    assert (info.value.source, info.value.record, info.value.field) == (
+        str(csv_path),
+        "row 2",
+        field,
     )
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from doseline.organs import Sex
 from doseline.risk import BEIR7Model, Exposure, RadRATModel, lar
 from doseline.risk.baseline import synthetic_baseline
 from doseline.risk.sites import RADRAT_SITES
@@ -83,3 +84,21 @@ def test_splitting_a_dose_at_one_age_changes_nothing_for_linear_models(
     assert split["all_solid"] == pytest.approx(whole["all_solid"], rel=1e-9)
     # leukaemia is linear-quadratic per exposure (theta > 0): splitting lowers it
     assert split["leukaemia"] < whole["leukaemia"]
+
+
+@pytest.mark.parametrize("sex", ["male", "female"])
+def test_remainder_dose_uses_given_tissues_and_whole_body_for_the_rest(sex: Sex) -> None:
+    """Synthetic truth: the ICRP 103 remainder dose is the mean of the 13 remainder tissues
+    (ICRP 103, Table 3 footnote); a tissue without its own dose takes whole_body, like any
+    organ, so giving some tissues must not discard them."""
+    from doseline.organs import ICRP103_REMAINDER_FEMALE, ICRP103_REMAINDER_MALE
+    from doseline.risk.sites import organ_dose_for_site
+
+    tissues = ICRP103_REMAINDER_MALE if sex == "male" else ICRP103_REMAINDER_FEMALE
+    given_doses = {"kidneys": 0.13, "pancreas": 0.26, "whole_body": 0.01}
+    expected = (0.13 + 0.26 + 0.01 * (len(tissues) - 2)) / len(tissues)
+    for site in ("other", "remainder"):
+        dose = organ_dose_for_site(site, sex, given_doses)
+        assert float(dose) == pytest.approx(expected, rel=1e-12)
+    # no remainder tissue given: exactly the whole-body dose
+    assert float(organ_dose_for_site("other", sex, {"whole_body": 0.01})) == 0.01

@@ -118,3 +118,28 @@ def test_beir7_with_sampled_sigmoid_latency() -> None:
     # a later mean onset (7.5 y vs 5 y) loses a little risk; same order of magnitude
     ratio = np.median(sigmoid.draws["all_solid"]) / np.median(step.draws["all_solid"])
     assert 0.85 < ratio < 1.0
+
+
+def test_cohort_dose_draws_independent_between_sexes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Synthetic truth: dose factors of different persons are independent draws, so a male and
+    a female in the same chunk must not get the same factors (they did when both sexes of a
+    chunk reused one random stream)."""
+    from doseline.risk import projection
+
+    factors: list[np.ndarray] = []
+    original = projection._dose_factor
+
+    def record(*args: object, **kwargs: object) -> np.ndarray | None:
+        out = original(*args, **kwargs)  # type: ignore[arg-type]
+        assert out is not None
+        factors.append(out)
+        return out
+
+    monkeypatch.setattr(projection, "_dose_factor", record)
+    ages = np.array([[2.0], [2.0]])
+    dose = {"whole_body": np.full((2, 1), 0.01)}
+    lar_cohort(["male", "female"], ages, dose, baseline=BASE, draws=200, seed=3, dose_gsd=1.5)
+    male, female = (f[:, 0, 0] for f in factors)
+    assert not np.allclose(male, female)
+    # independent lognormal factors: correlation of the logs within sampling noise (n=200)
+    assert abs(np.corrcoef(np.log(male), np.log(female))[0, 1]) < 0.3

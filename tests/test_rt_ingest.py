@@ -209,3 +209,18 @@ def test_roi_outside_the_structure_sets_frames_is_refused(
     assert rejection.category == "frame of reference mismatch"
     assert "ROI 5 (Heart): ReferencedFrameOfReferenceUID" in rejection.reason
     assert _counts(registry)["rt_structure_set"] == 0
+
+
+@pytest.mark.parametrize("scaling", ["NaN", "inf"])
+def test_dose_with_non_finite_scaling_is_refused(
+    registry: Registry, example: Path, scaling: str
+) -> None:
+    # Synthetic truth: a non-finite DoseGridScaling (DICOM PS3.3 C.8.8.3) turns every stored
+    # value into NaN or inf; the reader (read_rt_dose) refuses it, so must the ingest.
+    with pytest.warns(UserWarning):  # pydicom warns on writing an invalid DS
+        _edit(example / "rtdose.dcm", DoseGridScaling=scaling)
+    summary = ingest_paths(registry, [example / "rtdose.dcm"], centre="c")
+    [rejection] = summary.rejections
+    assert rejection.category == "malformed DICOM"
+    assert "rtdose.dcm" in rejection.reason and "DoseGridScaling" in rejection.reason
+    assert _counts(registry)["rt_dose_grid"] == 0

@@ -157,6 +157,11 @@ def test_bad_plans_name_file_record_and_field(tmp_path: Path) -> None:
     del broken.BeamSequence[0].ControlPointSequence[0].BeamLimitingDevicePositionSequence[2]
     plan = plan_from_dataset(broken, "plan.dcm")  # no MLC: the jaws give the field
     assert plan.beams[0].field_area_mm2 == pytest.approx((70 - 9) * 80)
+    broken = copy.deepcopy(dataset)  # synthetic truth: a NaN isocentre is no position
+    with pytest.warns(UserWarning):  # pydicom warns on an invalid DS value
+        broken.BeamSequence[2].ControlPointSequence[0].IsocenterPosition = ["NaN", "0", "0"]
+    with pytest.raises(InvalidInputError, match=r"plan\.dcm: beam 3: IsocenterPosition: .*finite"):
+        plan_from_dataset(broken, "plan.dcm")
     not_a_plan = tmp_path / "junk.dcm"
     not_a_plan.write_bytes(b"\x00" * 10)
     with pytest.raises((MalformedDicomError, InvalidInputError), match=r"junk\.dcm"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,7 @@ def test_frame_count_mismatch(tmp_path: Path) -> None:
         read_rt_dose(_small_dose(tmp_path, short))
 
 
-def _structure_with(tmp_path: Path, kind: str, points: list[float]) -> Path:
+def _structure_with(tmp_path: Path, kind: str, points: Sequence[float]) -> Path:
     dataset = pydicom.dcmread(rt_file(PYDICOM / "rtstruct.dcm"), force=True)
     contour = dataset.ROIContourSequence[0].ContourSequence[0]
     contour.ContourGeometricType = kind

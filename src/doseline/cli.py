@@ -10,7 +10,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from doseline.errors import DoselineError
 from doseline.physics.cli import app as mc_app
 from doseline.physics.phantoms.cli import app as phantom_app
 from doseline.risk.cli import app as risk_app
+
+if TYPE_CHECKING:
+    from doseline.registry.database import Registry
 
 __all__ = ["app", "main"]
 
@@ -54,7 +57,7 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, default=str, ensure_ascii=False) + "\n")
 
 
-def _registry(settings: Settings | None = None, *, writable: bool = True) -> Any:
+def _registry(settings: Settings | None = None, *, writable: bool = True) -> Registry:
     from doseline.registry.database import Registry
 
     return Registry.open(settings or get_settings(), writable=writable)
@@ -95,8 +98,8 @@ def ingest(
     from doseline.ingest import IngestOptions
     from doseline.ingest import ingest as run_ingest
 
-    registry = _registry()
     settings = get_settings()
+    registry = _registry(settings)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

@@ -86,6 +86,7 @@ def run_demo(
     )
     init_deployment(settings)
     registry = Registry.open(settings)
+    options = IngestOptions.from_settings(settings)
     summary = IngestSummary()
     try:
         for centre in cohort.config.centres:
@@ -96,11 +97,19 @@ def run_demo(
                     [folder],
                     centre=f"{centre.centre_id} ({centre.country})",
                     jobs=jobs,
-                    options=IngestOptions.from_settings(settings),
+                    options=options,
                 )
             )
         if shared_rdsr is not None and shared_rdsr.is_dir():
-            summary.absorb(ingest(registry, [shared_rdsr], centre=SHARED_EXAMPLES_CENTRE))
+            summary.absorb(
+                ingest(
+                    registry,
+                    [shared_rdsr],
+                    centre=SHARED_EXAMPLES_CENTRE,
+                    jobs=jobs,
+                    options=options,
+                )
+            )
         result = registry_summary(registry)
     finally:
         registry.dispose()

@@ -29,6 +29,7 @@ import pandas as pd
 
 from doseline.cohort.events import ProcedureDraw, dose_report, synthetic_uid
 from doseline.cohort.files import CohortFiles, legacy_tables, write_cohort
+from doseline.cohort.frames import DAYS_PER_YEAR
 from doseline.cohort.growth import weight_height
 from doseline.cohort.technique import (
     DEFAULT_CENTRES,
@@ -46,7 +47,6 @@ __all__ = [
     "generate_procedures",
 ]
 
-DAYS_PER_YEAR = 365.25
 ADULT_AGE_DAYS = 18 * DAYS_PER_YEAR  # the cohort's procedures are at ages 0-17
 _PATIENT_STREAM, _PROCEDURE_STREAM, _DOSE_STREAM, _RECORD_STREAM = 1, 2, 3, 4
 

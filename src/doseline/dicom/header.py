@@ -18,9 +18,9 @@ from pydicom.filereader import read_partial
 from doseline.dicom.content import Code
 from doseline.errors import MalformedDicomError, NotADoseReportError
 
-__all__ = ["ReportHeader", "read_header"]
+__all__ = ["CONTENT_SEQUENCE_TAG", "ReportHeader", "read_header"]
 
-_CONTENT_SEQUENCE = 0x0040A730
+CONTENT_SEQUENCE_TAG = 0x0040A730  # (0040,A730) Content Sequence, PS3.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ def read_header(data: bytes) -> ReportHeader:
         raise NotADoseReportError("not a DICOM file (no 'DICM' marker after the 128-byte preamble)")
     stream = io.BytesIO(data)
     try:
-        dataset = read_partial(stream, stop_when=lambda tag, vr, n: tag == _CONTENT_SEQUENCE)
+        dataset = read_partial(stream, stop_when=lambda tag, vr, n: tag == CONTENT_SEQUENCE_TAG)
         return _extract(dataset, stream.tell())
     # pydicom raises many exception types on corrupt input (see the module docstring).
     except Exception as error:

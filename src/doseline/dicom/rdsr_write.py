@@ -232,7 +232,8 @@ def _age_string(patient: PatientCharacteristics) -> str:
     letter = {v: k for k, v in AGE_PRECISION.items()}.get(patient.age_precision or "day", "D")
     size = AGE_UNIT_DAYS[letter]
     if letter == "D" and days > 999:
-        letter, size = ("W", 7.0) if days / 7.0 <= 999 else ("Y", 365.25)
+        letter = "W" if days / AGE_UNIT_DAYS["W"] <= 999 else "Y"
+        size = AGE_UNIT_DAYS[letter]
     return f"{min(round(days / size), 999):03d}{letter}"
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "float_array",
     "optional_float",
     "optional_text",
+    "quiet_pydicom",
     "read_rt_dataset",
     "read_rt_object",
 ]
@@ -103,7 +104,7 @@ class OpenContourWarning(RTWarning):
 
 
 @contextmanager
-def _quiet_pydicom() -> Iterator[None]:
+def quiet_pydicom() -> Iterator[None]:
     """Silence pydicom's value-validation warnings (they are re-checked here where it matters)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?")
@@ -135,7 +136,7 @@ def read_rt_dataset(path: str | Path, sop_class_uid: str, what: str) -> Dataset:
     if not Path(path).is_file():
         raise InvalidInputError("no such file", source=source)
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             dataset = pydicom.dcmread(path, force=True)
             found = str(dataset.get("SOPClassUID", "") or "")
             modality = str(dataset.get("Modality", "") or "")
@@ -166,7 +167,7 @@ def read_rt_object(
     source = str(path)
     dataset = read_rt_dataset(path, sop_class_uid, what)
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             return build(dataset, source)
     except InvalidInputError as error:
         raise error.with_source(source) from None
@@ -176,7 +177,7 @@ def read_rt_object(
 
 def _raw(dataset: Dataset, keyword: str, source: str, record: str | None) -> Any:
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             return dataset.get(keyword)
     except Exception as error:  # lazy conversion of a corrupt value
         raise MalformedDicomError(

@@ -566,4 +566,6 @@ def _point(item: Dataset, keyword: str, where: str) -> tuple[float, float, float
         raise InvalidInputError(
             f"{value!r} is not an (x, y, z) position", record=where, field=keyword
         ) from error
+    if not all(math.isfinite(v) for v in (x, y, z)):
+        raise InvalidInputError(f"{value!r} is not a finite position", record=where, field=keyword)
     return (x, y, z)

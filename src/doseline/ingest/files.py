@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -48,9 +49,10 @@ class FileResult:
 
 @dataclass(frozen=True)
 class _Options:
-    """What a worker needs: the deployment key and the run's options."""
+    """What a worker needs: the deployment's pseudonymiser (it pickles with its key) and the
+    run's options."""
 
-    key: bytes
+    pseudonymiser: Pseudonymiser
     run: IngestOptions
 
 
@@ -80,7 +82,7 @@ def parse_file(path: Path, options: _Options) -> FileResult:
         return FileResult(source, 0, category="unreadable", reason=f"{source}: {error.strerror}")
     try:
         report = read_rdsr_bytes(data, source=source, strict=options.run.strict)
-        prepared = prepare_report(report, Pseudonymiser(options.key), options=options.run)
+        prepared = prepare_report(report, options.pseudonymiser, options=options.run)
     except NotADoseReportError as error:
         return _parse_rt(source, data, options, error)
     except InvalidInputError as error:
@@ -91,7 +93,7 @@ def parse_file(path: Path, options: _Options) -> FileResult:
 def _parse_rt(source: str, data: bytes, options: _Options, error: InvalidInputError) -> FileResult:
     """Not a dose report: a DICOM-RT object (plan, dose, structure set, planning CT)?"""
     try:
-        rt = parse_rt_bytes(data, source, Pseudonymiser(options.key), options.run)
+        rt = parse_rt_bytes(data, source, options.pseudonymiser, options.run)
     except InvalidInputError as rt_error:
         return FileResult(source, len(data), category=rt_error.code, reason=str(rt_error))
     if rt is None:
@@ -115,11 +117,10 @@ def _parse_batch(paths: Sequence[Path]) -> list[FileResult]:
 
 def _results(files: list[Path], options: _Options, jobs: int) -> Iterator[FileResult]:
     """Results in file order; with ``jobs`` > 1, from a bounded window of worker batches."""
-    batches = [files[i : i + BATCH_SIZE] for i in range(0, len(files), BATCH_SIZE)]
     if jobs <= 1:
-        for batch in batches:
-            yield from (parse_file(path, options) for path in batch)
+        yield from (parse_file(path, options) for path in files)
         return
+    batches = [files[i : i + BATCH_SIZE] for i in range(0, len(files), BATCH_SIZE)]
     with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(options,)) as pool:
         window: deque[Future[list[FileResult]]] = deque()
         pending = iter(batches)
@@ -159,21 +160,21 @@ def ingest_paths(
     options
         Strictness and the deployment's pseudonymisation choices (defaults: strict).
     progress
-        Called as ``progress(done, total)`` after each file.
+        Called as ``progress(done, total)`` after each batch of files is stored.
     """
     if registry.pseudonymiser is None:
         raise InvalidInputError("the registry was opened without a deployment key")
     started = time.perf_counter()
     files = discover_files(paths)
     summary = IngestSummary(files=len(files))
-    worker_options = _Options(registry.pseudonymiser._key, options or IngestOptions())
+    worker_options = _Options(registry.pseudonymiser, options or IngestOptions())
     with registry.connect() as connection:
         centre_id = get_or_create_centre(connection, centre)
     done = 0
     results = _results(files, worker_options, jobs)
     pending: list[PreparedRTObject] = []  # planning CT images that came before their RTSTRUCT
     while True:
-        batch = [result for _, result in zip(range(BATCH_SIZE), results, strict=False)]
+        batch = list(islice(results, BATCH_SIZE))
         if not batch:
             break
         _write_batch(registry, batch, centre_id, summary, pending)

@@ -24,8 +24,6 @@ import io
 import itertools
 import json
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -41,6 +39,8 @@ from doseline.dicom.rt_common import (
     RT_STRUCTURE_SET_STORAGE,
     FrameOfReferenceMismatchError,
     MissingAttributeError,
+    optional_float,
+    quiet_pydicom,
 )
 from doseline.dicom.rt_dose import dose_grid_geometry
 from doseline.dicom.rt_plan import RT_ION_PLAN_STORAGE, Beam, RTPlan, plan_from_dataset
@@ -87,14 +87,6 @@ class PreparedRTObject:
     warnings: list[str] = field(default_factory=list)
 
 
-@contextmanager
-def _quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's value-validation warnings (the values used are checked here)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\..*)?")
-        yield
-
-
 @lru_cache(maxsize=4)
 def _mapping(extra: str | None) -> NameMapping:
     return load_name_mapping(extra)
@@ -118,7 +110,7 @@ def parse_rt_bytes(
         If the object lacks what the registry needs (naming file, record and field).
     """
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             dataset = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True)
             sop_class = str(dataset.get("SOPClassUID", "") or "").strip()
     except Exception:
@@ -128,7 +120,7 @@ def parse_rt_bytes(
         return None
     options = options or IngestOptions()
     try:
-        with _quiet_pydicom():
+        with quiet_pydicom():
             prepared = _prepare(dataset, kind, source, pseudonymiser, options=options, names=names)
     except InvalidInputError as error:
         if kind == "image":  # a CT image that cannot be a planning CT is not RT data
@@ -270,7 +262,7 @@ def _beam_row(beam: Beam, plan: RTPlan) -> dict[str, Any]:
 
 
 def _dose_row(prepared: PreparedRTObject, dataset: Dataset, pseudonymiser: Pseudonymiser) -> None:
-    scaling = _float(dataset, "DoseGridScaling")
+    scaling = optional_float(dataset, "DoseGridScaling", prepared.source)
     if scaling is None or scaling <= 0:
         raise MissingAttributeError(
             "no positive Dose Grid Scaling: the stored values cannot be turned into dose",
@@ -385,7 +377,7 @@ def _image_row(prepared: PreparedRTObject, dataset: Dataset, pseudonymiser: Pseu
         "position_x_mm": position[0],
         "position_y_mm": position[1],
         "position_z_mm": position[2],
-        "slice_thickness_mm": _float(dataset, "SliceThickness"),
+        "slice_thickness_mm": optional_float(dataset, "SliceThickness", prepared.source),
     }
 
 
@@ -393,13 +385,6 @@ def _text(item: Dataset, keyword: str) -> str | None:
     value = item.get(keyword)
     text = str(value).strip(" \x00") if value is not None else ""
     return text or None
-
-
-def _float(item: Dataset, keyword: str) -> float | None:
-    value = item.get(keyword)
-    if value in (None, ""):
-        return None
-    return float(value)
 
 
 def _round(value: float | None) -> float | None:

@@ -2,8 +2,8 @@
 
 Walker, ACM TOMS 3 (1977) 253-256; Vose, IEEE Trans. Softw. Eng. 17 (1991) 972-975.
 Zero-weight bins are excluded from the table before it is built, so they can never be drawn,
-neither as a column nor as an alias: a published organ-dose tool over-estimated low-energy
-doses because its sampler returned zero-weight spectrum bins (NCIRF release notes, 2026).
+neither as a column nor as an alias: a published organ-dose tool fixed zero-weight spectrum
+bins being sampled, which could over-estimate low-energy doses (NCIRF version history, 2026).
 Sampling costs two uniforms and no search.
 """
 

@@ -22,6 +22,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from doseline.physics.cross_sections import ELECTRON_REST_KEV, HC_KEV_ANGSTROM
 from doseline.physics.rng import new_state, seed_history, uniform
 
 __all__ = [
@@ -33,9 +34,6 @@ __all__ = [
     "sample_compton",
     "sample_rayleigh",
 ]
-
-ELECTRON_REST_KEV = 510.99895
-HC_KEV_ANGSTROM = 12.398419843320026
 
 F64 = npt.NDArray[np.float64]
 U64 = npt.NDArray[np.uint64]

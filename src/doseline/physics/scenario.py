@@ -120,9 +120,10 @@ def scenario_phantom(spec: Mapping[str, Any], source: str) -> VoxelPhantom:
         from doseline.physics.materials import material
 
         density = float(b.get("density_g_cm3", material(mat).nominal_density_g_cm3))
+        air = Label("air", "air", material("air").nominal_density_g_cm3)
         return VoxelPhantom(
             np.ones(shape, dtype=np.int32), (voxel, voxel, voxel),
-            (Label("air", "air", 0.001205), Label("box", mat, density)),
+            (air, Label("box", mat, density)),
             origin_mm=tuple(float(v) for v in -size / 2), name="box",  # type: ignore[arg-type]
         )  # fmt: skip
     raise InvalidInputError("phantom needs 'stylised' or 'box'", source=source, field="phantom")

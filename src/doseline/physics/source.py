@@ -62,9 +62,9 @@ class PointSource:
     u_axis
         Unit vector of the field's first side (perpendicular to ``direction``); ``v`` completes
         a right-handed frame ``v = direction x u``.
-    tan_u_mm_per_mm, tan_v_mm_per_mm
-        Field limits as tangents of the angles from the central axis: ``(low, high)`` along u
-        and v (asymmetric fields allowed).
+    tan_u, tan_v
+        Field limits as tangents (dimensionless) of the angles from the central axis:
+        ``(low, high)`` along u and v (asymmetric fields allowed).
     """
 
     position_mm: tuple[float, float, float]

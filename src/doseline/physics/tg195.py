@@ -224,8 +224,11 @@ def run_case2(
 
 
 def _total_rel_sd(result: TransportResult) -> float:
-    """Relative SD of the box total; labels are disjoint so the box total's variance is
-    bounded by the sum of label variances (returned as an upper bound)."""
+    """Relative SD of the box total, combining the labels' batch SDs as independent.
+
+    The covariance between labels (the same photons deposit in several) is neglected, so this
+    is an approximation, not a bound; the ``box`` label carries most of the total, so the
+    neglected terms are small."""
     ev = result.energy_ev_per_history[1:]
     sd = result.energy_rel_sd[1:] * ev
     return float(np.sqrt(np.sum(sd**2)) / ev.sum())

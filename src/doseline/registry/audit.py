@@ -27,9 +27,11 @@ import pandas as pd
 import pydicom
 from pydicom.charset import convert_encodings
 from pydicom.filereader import read_partial
+from pydicom.uid import ImplicitVRLittleEndian
 from sqlalchemy import JSON, String, Table, Text, cast, select
 
 from doseline.dicom.content import Code, ValueTypeValues, content_tree_from_bytes
+from doseline.dicom.header import CONTENT_SEQUENCE_TAG
 from doseline.ingest.files import discover_files
 from doseline.registry.base import Base
 from doseline.registry.database import Registry
@@ -112,13 +114,15 @@ def source_identifiers(paths: Iterable[str | os.PathLike[str]]) -> set[str]:
             stream = io.BytesIO(data)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                header = read_partial(stream, stop_when=lambda tag, vr, n: tag == 0x0040A730)
+                header = read_partial(
+                    stream, stop_when=lambda tag, vr, n: tag == CONTENT_SEQUENCE_TAG
+                )
                 _collect_header(header, found)
                 transfer_syntax = header.file_meta.get("TransferSyntaxUID", "")
                 tree = content_tree_from_bytes(
                     data,
                     stream.tell(),
-                    implicit_vr=transfer_syntax == "1.2.840.10008.1.2",
+                    implicit_vr=transfer_syntax == ImplicitVRLittleEndian,
                     encodings=convert_encodings(header.get("SpecificCharacterSet") or ""),
                     root_concept=Code("", "", ""),
                 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from doseline.dicom.report import DoseReport, ReportKindValues
+from doseline.dicom.report import DoseReport, PatientCharacteristics, ReportKindValues
 
 __all__ = ["report_text"]
 
@@ -13,11 +13,13 @@ def _number(value: float | int | None, digits: int = 4) -> str:
     return f"{value:.{digits}g}"
 
 
-def _age(days: int | None, precision: str | None) -> str:
-    if days is None:
+def _age(patient: PatientCharacteristics) -> str:
+    if patient.age_at_exposure_days is None or patient.age_years is None:
         return "unknown"
-    years = days / 365.25
-    return f"{days} days ({years:.1f} years, {precision} precision)"
+    return (
+        f"{patient.age_at_exposure_days} days ({patient.age_years:.1f} years, "
+        f"{patient.age_precision} precision)"
+    )
 
 
 def report_text(report: DoseReport) -> str:
@@ -29,7 +31,7 @@ def report_text(report: DoseReport) -> str:
         f"modality type {report.modality_type}",
         f"  device: {device.manufacturer or '?'} {device.model_name or ''}".rstrip(),
         f"  patient: sex {patient.sex or '?'}, "
-        f"age {_age(patient.age_at_exposure_days, patient.age_precision)}, "
+        f"age {_age(patient)}, "
         f"weight {_number(patient.weight_kg)} kg, height {_number(patient.height_cm)} cm",
         f"  events: {report.number_of_events}",
     ]

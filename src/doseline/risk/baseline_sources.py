@@ -17,6 +17,7 @@ and life tables, 2010 and 2018. Korean tables have no cancer mortality.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -130,7 +131,7 @@ def list_baselines(data_dir: str | Path | None = None) -> list[BaselineInfo]:
 
 
 def load_baseline(name: str = DEFAULT_BASELINE, data_dir: str | Path | None = None) -> Baseline:
-    """Load a named baseline (see :func:`list_baselines`).
+    """Load a named baseline (see :func:`list_baselines`), read once per process and directory.
 
     Raises
     ------
@@ -146,6 +147,14 @@ def load_baseline(name: str = DEFAULT_BASELINE, data_dir: str | Path | None = No
             "the CanEpiRisk/LARisk CSVs (see docs/risk.md) or load your own with "
             "Baseline.from_csv"
         )
+    return _load(name, root.resolve())
+
+
+@functools.lru_cache(maxsize=8)
+def _load(name: str, root: Path) -> Baseline:
+    """Read a named baseline once per process (a :class:`Baseline` is immutable, so the
+    cached object is shared safely; ``lar`` without ``baseline=`` would otherwise re-read
+    the tables on every call)."""
     if name.startswith("canepirisk-") and name[len("canepirisk-") :] in _REGIONS:
         return _canepirisk(root, name, _REGIONS[name[len("canepirisk-") :]])
     if name in ("larisk-korea-2010", "larisk-korea-2018"):

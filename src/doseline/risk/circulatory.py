@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ from doseline.organs import Sex
 from doseline.risk.baseline import AGES_Y, Baseline, FloatArray
 from doseline.risk.kernels import step_weights
 from doseline.risk.models import read_parameter_file
-from doseline.risk.projection import Exposure
+from doseline.risk.projection import Exposure, baseline_risk_weights, check_sex
 from doseline.risk.results import LARResult
 from doseline.risk.uncertainty import ci_draws
 
@@ -61,16 +61,16 @@ class CirculatoryModel:
     """
 
     source_key: str = "little2012_random"
+    #: The outcome models of the chosen source (read and checked once, on construction).
+    risks: tuple[CirculatoryRisk, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def risks(self) -> tuple[CirculatoryRisk, ...]:
-        """The outcome models of the chosen source."""
+    def __post_init__(self) -> None:
         rows = [
             r for r in read_parameter_file("circulatory.csv") if r["source_key"] == self.source_key
         ]
         if not rows:
             raise ValueError(f"unknown circulatory source {self.source_key!r}")
-        return tuple(
+        risks = tuple(
             CirculatoryRisk(
                 r["outcome"],
                 r["organ"],
@@ -82,6 +82,7 @@ class CirculatoryModel:
             )
             for r in rows
         )
+        object.__setattr__(self, "risks", risks)
 
     @property
     def params(self) -> pd.DataFrame:
@@ -146,9 +147,7 @@ def circulatory_lar(
     draws, seed
         Monte Carlo over the ERR (two-piece normal through the published 95 % CI).
     """
-    if sex not in ("male", "female"):
-        raise InvalidInputError(f"sex {sex!r} must be 'male' or 'female'", field="sex")
-    sex_t: Sex = "male" if sex == "male" else "female"
+    sex_t = check_sex(sex)
     model = model or CirculatoryModel()
     ages = np.array([e.age_at_exposure_y for e in exposures], dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -156,9 +155,7 @@ def circulatory_lar(
     lbr: dict[str, float] = {}
     sampled: dict[str, FloatArray] = {}
     rows: list[pd.DataFrame] = []
-    first = float(ages.min())
-    s_first = float(baseline.survival_at(sex_t, np.array([first]))[0])
-    after = np.clip(AGES_Y + 1.0 - first, 0.0, 1.0) * baseline.survival_mid_year(sex_t) / s_first
+    after = baseline_risk_weights(baseline, sex_t, float(ages.min()))
     for risk in model.risks:
         dose = _doses_gy(exposures, risk)
         per_year = (

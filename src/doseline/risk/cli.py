@@ -61,15 +61,14 @@ def _baseline(name: str, csv_path: Path | None) -> Any:
 def _parse_organ_doses(items: list[str]) -> dict[str, float]:
     doses: dict[str, float] = {}
     for item in items:
-        organ, sep, value = item.partition("=")
+        # without "=" the value is "", which float() rejects like any other bad number
+        organ, _, value = item.partition("=")
         try:
             doses[organ.strip()] = float(value)
         except ValueError:
             raise InvalidInputError(
                 f"{item!r} is not ORGAN=GY", source="--organ-dose", field=organ
             ) from None
-        if not sep:
-            raise InvalidInputError(f"{item!r} is not ORGAN=GY", source="--organ-dose")
     return doses
 
 

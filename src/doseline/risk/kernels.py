@@ -139,8 +139,12 @@ def leukaemia_year_terms(
     min_tse_y: float,
 ) -> FloatArray:
     """Per-gray (linear term) leukaemia excess in each year of age, shape (exposures, 101)."""
+    # BEIR VII leukaemia model (PROVENANCE.md, beir7_leukaemia.csv): e* = (min(e, 30) - 30)/10
+    # and time since exposure t relative to 25 y.
     estar = _estar(30.0, 30.0, age_at_exposure_y)[:, None]
     t = _MID_AGE[None, :] - age_at_exposure_y[:, None]
+    # 0.25 y: numerical floor only (the mid-year t of the year of exposure can be <= 0, where
+    # ln t is undefined); such years carry latency weight 0 (step) or nearly 0 (sigmoid).
     log_t = np.log(np.maximum(t, max(min_tse_y, 0.25)) / 25.0)
     modifier = np.exp(comp.gamma * estar + (comp.delta + comp.phi * estar) * log_t)
     out: FloatArray = (

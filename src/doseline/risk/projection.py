@@ -28,7 +28,15 @@ from doseline.risk.results import LARResult
 from doseline.risk.sites import organ_dose_for_site
 from doseline.risk.uncertainty import ParameterDraws, central_parameters, draw_parameters
 
-__all__ = ["CohortLAR", "Exposure", "lar", "lar_cohort", "lifetime_baseline_risk"]
+__all__ = [
+    "CohortLAR",
+    "Exposure",
+    "baseline_risk_weights",
+    "check_sex",
+    "lar",
+    "lar_cohort",
+    "lifetime_baseline_risk",
+]
 
 _CHUNK = 256
 
@@ -51,20 +59,28 @@ class Exposure:
         object.__setattr__(self, "organ_dose_gy", MappingProxyType(dict(self.organ_dose_gy)))
 
 
-def _check_sex(sex: str) -> Sex:
+def check_sex(sex: str) -> Sex:
+    """``sex`` as :data:`doseline.organs.Sex`, or :class:`InvalidInputError` naming it."""
     if sex not in ("male", "female"):
         raise InvalidInputError(f"sex {sex!r} must be 'male' or 'female'", field="sex")
     return "male" if sex == "male" else "female"
+
+
+def baseline_risk_weights(baseline: Baseline, sex: Sex, age_y: float) -> FloatArray:
+    """Weight of each year of age in a lifetime baseline risk from exact age ``age_y``: the
+    part of the year after ``age_y`` times survival to mid-year given survival to ``age_y``
+    (BEIR VII, NRC 2006, eq. 12-1 without the excess term)."""
+    s_e = float(baseline.survival_at(sex, np.array([age_y]))[0])
+    after = np.clip(AGES_Y + 1.0 - age_y, 0.0, 1.0)
+    weight: FloatArray = after * baseline.survival_mid_year(sex) / s_e
+    return weight
 
 
 def lifetime_baseline_risk(
     model: CancerModel, baseline: Baseline, sex: Sex, outcome: str, age_y: float
 ) -> dict[str, float]:
     """Baseline risk per 100,000 from exact age ``age_y`` to 100, per site and in total."""
-    s_mid = baseline.survival_mid_year(sex)
-    s_e = float(baseline.survival_at(sex, np.array([age_y]))[0])
-    after = np.clip(AGES_Y + 1.0 - age_y, 0.0, 1.0)
-    weight = after * s_mid / s_e
+    weight = baseline_risk_weights(baseline, sex, age_y)
 
     def risk(rate: FloatArray) -> float:
         return float(np.sum(weight * rate))
@@ -231,14 +247,14 @@ def lar(
     """
     if not exposures:
         raise InvalidInputError("no exposures", field="exposures")
-    sex_t = _check_sex(sex)
+    sex_t = check_sex(sex)
     model = model or BEIR7Model()
     baseline = baseline or load_baseline()
     ctx = KernelContext(model, baseline, sex_t, outcome)
     ages = np.array([[e.age_at_exposure_y for e in exposures]], dtype=np.float64)
     organ_doses = _organ_doses_gy(exposures)
-    doses = _site_doses(ctx, organ_doses)
-    central = lar_chunk(ctx, ages, doses, central_parameters(model), None)
+    central_doses = _site_doses(ctx, organ_doses)
+    central = lar_chunk(ctx, ages, central_doses, central_parameters(model), None)
     totals = {s: float(v[0, 0]) for s, v in central.items()}
     lar_values = {s: totals.get(s, math.nan) for s in (*ctx.sites(), "all_solid", "all_cancer")}
     draw_values = None
@@ -246,6 +262,7 @@ def lar(
         rng = np.random.default_rng(seed)
         params = draw_parameters(model, draws, rng)
         factor = None
+        doses = central_doses
         if dose_realisations is not None:
             realised = _with_realisations(organ_doses, dose_realisations, draws, len(exposures))
             doses = _site_doses(ctx, realised)
@@ -262,9 +279,7 @@ def lar(
         exposures=tuple((e.age_at_exposure_y, e.organ_dose_gy) for e in exposures),
         lar_per_100000=lar_values,
         lbr_per_100000=lifetime_baseline_risk(model, baseline, sex_t, outcome, first_age),
-        by_attained_age=_profile(
-            ctx, ages[0], {s: d[0] for s, d in _site_doses(ctx, organ_doses).items()}, totals
-        ),
+        by_attained_age=_profile(ctx, ages[0], {s: d[0] for s, d in central_doses.items()}, totals),
         draws=draw_values,
         seed=seed,
         notes=baseline.notes,
@@ -346,22 +361,25 @@ def lar_cohort(
     )
     n_people = ages.shape[0]
     n_chunks = (n_people + _CHUNK - 1) // _CHUNK
-    chunk_seeds = seq.spawn(n_chunks)
+    # one independent stream per (sex, chunk): the males and females of a chunk are processed
+    # separately and must not reuse one stream (that would give them identical dose factors)
+    chunk_seeds = seq.spawn(2 * n_chunks)
+    central_params = central_parameters(model)
     out_sites: list[str] = []
     central: dict[str, FloatArray] = {}
     quant: dict[str, FloatArray] = {}
-    for sex_value in ("male", "female"):
-        ctx = KernelContext(model, baseline, _check_sex(sex_value), outcome)
+    for s_index, sex_value in enumerate(("male", "female")):
+        ctx = KernelContext(model, baseline, check_sex(sex_value), outcome)
         for c in range(n_chunks):
             rows = np.arange(c * _CHUNK, min((c + 1) * _CHUNK, n_people))
             rows = rows[sexes[rows] == sex_value]
             if rows.size == 0:
                 continue
             doses = _site_doses(ctx, {o: v[rows] for o, v in organs.items()})
-            base = lar_chunk(ctx, ages[rows], doses, central_parameters(model), None)
+            base = lar_chunk(ctx, ages[rows], doses, central_params, None)
             _store(central, base, rows, n_people, None)
             if draws > 0:
-                rng = np.random.default_rng(chunk_seeds[c])
+                rng = np.random.default_rng(chunk_seeds[s_index * n_chunks + c])
                 factor = _dose_factor(rng, draws, (rows.size, ages.shape[1]), dose_gsd)
                 sampled = lar_chunk(ctx, ages[rows], doses, params, factor)
                 qs = {s: np.quantile(v, probabilities, axis=0).T for s, v in sampled.items()}

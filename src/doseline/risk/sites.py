@@ -6,8 +6,8 @@ the ICRP Publication 103 remainder dose: the arithmetic mean of the 13 remainder
 the person's sex (ICRP 103, Table 3 footnote, as in :mod:`doseline.organs`). BEIR VII itself
 gives its worked examples for uniform whole-body doses, where every organ receives the same
 dose; for non-uniform medical exposures the remainder mean is the surrogate that ICRP 103 uses
-for the tissues without their own weight. Where remainder tissues were not estimated, the
-``whole_body`` dose is used when supplied.
+for the tissues without their own weight. Each remainder tissue that was not estimated takes
+the ``whole_body`` dose when supplied (as every other organ does).
 """
 
 from __future__ import annotations
@@ -153,17 +153,21 @@ def organ_dose_for_site(
     if site in REMAINDER_SITES:
         tissues = ICRP103_REMAINDER_MALE if sex == "male" else ICRP103_REMAINDER_FEMALE
         missing = [t for t in tissues if t not in doses]
-        if not missing:
-            mean: FloatArray = np.mean(np.broadcast_arrays(*(doses[t] for t in tissues)), axis=0)
-            return mean
-        if fallback is not None:
-            return fallback
-        raise InvalidInputError(
-            f"site {site!r} needs the ICRP 103 remainder tissues or whole_body; missing: "
-            + ", ".join(missing),
-            record=record,
-            field="organ",
-        )
+        given = [doses[t] for t in tissues if t in doses]
+        if missing:
+            if fallback is None:
+                raise InvalidInputError(
+                    f"site {site!r} needs the ICRP 103 remainder tissues or whole_body; missing: "
+                    + ", ".join(missing),
+                    record=record,
+                    field="organ",
+                )
+            if not given:
+                return fallback
+            # each remainder tissue without its own dose takes whole_body, like any other organ
+            given += [fallback] * len(missing)
+        mean: FloatArray = np.mean(np.broadcast_arrays(*given), axis=0)
+        return mean
     organ = SITE_ORGAN[site]
     if organ in doses:
         return doses[organ]

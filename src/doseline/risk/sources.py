@@ -62,21 +62,33 @@ def _parse_row(row: dict[str, str], source: str, record: str) -> tuple[str, str,
         raise InvalidInputError(
             f"unknown organ {organ!r}", source=source, record=record, field="organ"
         )
-    try:
-        age = float(row["age_at_exposure_y"])
-        dose = float(row["dose_gy"])
-    except ValueError:
+    age = _number(row, "age_at_exposure_y", source, record)
+    if not 0 <= age < 100:
         raise InvalidInputError(
-            "age_at_exposure_y and dose_gy must be numbers",
+            f"age at exposure {age} y outside 0-100",
             source=source,
             record=record,
-            field="age_at_exposure_y/dose_gy",
-        ) from None
-    if not (0 <= age < 100 and math.isfinite(dose) and dose >= 0):
+            field="age_at_exposure_y",
+        )
+    dose = _number(row, "dose_gy", source, record)
+    if not (math.isfinite(dose) and dose >= 0):
         raise InvalidInputError(
-            f"age {age} or dose {dose} out of range", source=source, record=record
+            f"dose {dose} Gy is not a finite non-negative number",
+            source=source,
+            record=record,
+            field="dose_gy",
         )
     return person, organ, age, dose
+
+
+def _number(row: dict[str, str], column: str, source: str, record: str) -> float:
+    """The float in ``column`` of a CSV row, or an error naming file, row and column."""
+    try:
+        return float(row[column])
+    except ValueError:
+        raise InvalidInputError(
+            f"{row[column]!r} is not a number", source=source, record=record, field=column
+        ) from None
 
 
 def _csv_rows(path: Path, source: str) -> Iterator[tuple[str, dict[str, str]]]:

@@ -12,14 +12,15 @@ import typer
 
 from doseline.errors import DoselineError
 
-__all__ = ["app", "dvh_command"]
+__all__ = ["app", "dvh_command", "exit_with_error"]
 
 app = typer.Typer(
     help="Radiotherapy dosimetry: DVHs, organ doses, plan sums.", no_args_is_help=True
 )
 
 
-def _fail(error: DoselineError) -> typer.Exit:
+def exit_with_error(error: DoselineError) -> typer.Exit:
+    """Print ``error`` on stderr; the exit (status 2) the caller raises."""
     typer.echo(f"error: {error}", err=True)
     return typer.Exit(2)
 
@@ -153,7 +154,7 @@ def dvh_command(
             keys = [int(key) if key.isdigit() else key for key in roi] if roi else None
             dvhs = compute_dvhs(dose, structures, keys, settings)
     except DoselineError as error:
-        raise _fail(error) from None
+        raise exit_with_error(error) from None
     notes = [str(warning.message) for warning in caught]
     rows = [dvh.to_dict(include_histogram=as_json) for dvh in dvhs]
     if not as_json:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from doseline.dosimetry.rt.cli import app
+from doseline.dosimetry.rt.cli import app, exit_with_error
 from doseline.errors import DoselineError
 
 __all__ = ["app", "compute_command", "organ_doses_command"]
@@ -73,8 +73,7 @@ def compute_command(
             protocols=known,
         )
     except DoselineError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise exit_with_error(error) from None
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
         return
@@ -96,8 +95,7 @@ def organ_doses_command(
     try:
         courses = course_organ_doses(_registry(writable=False), patient)
     except DoselineError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise exit_with_error(error) from None
     if not courses:
         typer.echo(f"no radiotherapy course for patient {patient}", err=True)
         raise typer.Exit(1)

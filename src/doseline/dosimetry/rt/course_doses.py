@@ -28,7 +28,8 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, delete, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
-from doseline.dicom.rt_dose import read_rt_dose
+from doseline.dicom.rt_dose import RTDose, read_rt_dose
+from doseline.dicom.rt_struct import RTStructureSet as StructureSetFile
 from doseline.dicom.rt_struct import read_rt_structure_set
 from doseline.dosimetry.rt.dvh import DVHSettings, compute_dvhs
 from doseline.dosimetry.rt.imaging import ImagingDoseResult, ImagingProtocol, imaging_doses
@@ -176,14 +177,18 @@ def _stored_row(
 
 
 def _course_rows(
-    connection: Connection, registry: Registry, dose: Any, structures: Any
+    connection: Connection, registry: Registry, dose: RTDose, structures: StructureSetFile
 ) -> dict[str, Any]:
     """The registry's rows for these files, after checking that they belong together."""
     assert registry.pseudonymiser is not None
     uid = registry.pseudonymiser.uid
 
-    if not dose.sop_instance_uid or not structures.sop_instance_uid:
+    if not dose.sop_instance_uid:
         raise InvalidInputError("no SOP Instance UID", source=dose.source, field="SOPInstanceUID")
+    if not structures.sop_instance_uid:
+        raise InvalidInputError(
+            "no SOP Instance UID", source=structures.source, field="SOPInstanceUID"
+        )
     grid = _stored_row(
         connection,
         _dose,

@@ -23,6 +23,7 @@ import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from importlib.resources import files
 
 import numpy as np
@@ -182,8 +183,9 @@ def eqd2_sum(
     return PlanSum(dose=summed, coverage=tuple(coverage))
 
 
+@cache
 def alpha_beta_table() -> tuple[AlphaBeta, ...]:
-    """The documented ratios of ``doseline/data/rt/alpha_beta.csv``."""
+    """The documented ratios of ``doseline/data/rt/alpha_beta.csv`` (read once, immutable)."""
     text = files("doseline.data").joinpath("rt", "alpha_beta.csv").read_text("utf-8")
     return tuple(
         AlphaBeta(

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from doseline.errors import InvalidInputError
+from doseline.physics.materials import material
 from doseline.physics.phantoms.voxel import Label, VoxelPhantom
 
 __all__ = [
@@ -227,7 +228,7 @@ def read_icrp110_phantom(
     labels = np.searchsorted(np.asarray(order, dtype=np.int64), ids).astype(np.int32)
     marrow = red_marrow_mass_fractions or {}
     endosteum = endosteum_mass_fractions or {}
-    regions = [Label("outside", "air", 0.001205)]
+    regions = [Label("outside", "air", material("air").nominal_density_g_cm3)]
     for organ_id in order[1:]:
         organ_name, medium, density = organs[organ_id]
         if medium not in media:

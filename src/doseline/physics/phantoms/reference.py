@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from doseline.errors import InvalidInputError
+from doseline.physics.materials import material, material_names
 
 __all__ = [
     "AGES",
     "DATA_DIR",
     "ORNL_PHANTOM_REGIONS",
+    "check_age",
     "icrp89_checked",
     "icrp89_value",
     "material_densities_g_cm3",
@@ -34,9 +36,14 @@ AGES: tuple[str, ...] = ("newborn", "1y", "5y", "10y", "15y", "adult")
 
 #: Package data of the phantoms.
 DATA_DIR = Path(str(resources.files("doseline") / "data" / "physics" / "phantoms"))
-_MATERIALS_CSV = DATA_DIR.parent / "materials" / "ornl_phantoms.csv"
 
 SexChoice = Literal["male", "female", "mean"]
+
+
+def check_age(age: str) -> None:
+    """Raise ValueError unless ``age`` is one of :data:`AGES`."""
+    if age not in AGES:
+        raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
 
 
 _FEMALE_ORGANS = frozenset({"breast", "ovaries", "uterus"})
@@ -112,8 +119,7 @@ def icrp89_value(quantity: str, age: str, sex: SexChoice = "mean") -> float | No
     float or None
         None where ICRP 89 gives no value (e.g. breast before 15 years in this table).
     """
-    if age not in AGES:
-        raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
+    check_age(age)
     table = _icrp89_table()
     present = [table[key] for key in _contributing_keys(quantity, age, sex)]
     return sum(present) / len(present) if present else None
@@ -123,8 +129,7 @@ def icrp89_checked(quantity: str, age: str, sex: SexChoice = "mean") -> bool:
     """Whether :func:`icrp89_value` of the same arguments rests only on rows checked against an
     independent reproduction of ICRP 89 (PROVENANCE.md lists the checks); False where some row
     is still unverified or there is no value."""
-    if age not in AGES:
-        raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
+    check_age(age)
     keys = _contributing_keys(quantity, age, sex)
     checked = _icrp89_rows()[1]
     return bool(keys) and all(checked[key] for key in keys)
@@ -174,8 +179,7 @@ def ornl_phantom_mass_g(organ: str, age: str) -> float | None:
     hold ICRP 23 reference masses, not phantom masses. None where the organ or age is not
     tabulated (e.g. the adult, or organs the ORNL phantoms lack).
     """
-    if age not in AGES:
-        raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
+    check_age(age)
     masses = _ornl_masses()
     regions = ORNL_PHANTOM_REGIONS.get(organ, ())
     if not regions or any((age, r) not in masses for r in regions):
@@ -185,9 +189,6 @@ def ornl_phantom_mass_g(organ: str, age: str) -> float | None:
 
 @lru_cache(maxsize=1)
 def material_densities_g_cm3() -> dict[str, float]:
-    """Nominal densities of the ORNL phantom media (``materials/ornl_phantoms.csv``)."""
-    densities: dict[str, float] = {}
-    with _MATERIALS_CSV.open(newline="") as handle:
-        for row in csv.DictReader(handle):
-            densities[row["material"]] = float(row["nominal_density_g_cm3"])
-    return densities
+    """Nominal density of every packaged material (:mod:`doseline.physics.materials`, which
+    reads the ORNL phantom media from ``materials/ornl_phantoms.csv``), g/cm3."""
+    return {name: material(name).nominal_density_g_cm3 for name in material_names()}

@@ -65,6 +65,7 @@ __all__ = [
     "ORNL_SIZED_AGES",
     "ORNL_SIZED_ORGANS",
     "organ_target_masses_g",
+    "painted_masses_g",
     "prepubertal_breast",
     "resize_to_masses",
     "resized",
@@ -148,6 +149,14 @@ def organ_target_masses_g(age: str) -> dict[str, tuple[float, str]]:
     return out
 
 
+def painted_masses_g(regions: Sequence[RegionSpec], n_points_log2: int = 17) -> list[float]:
+    """Painted mass of each region, g: its solid's volume not overwritten by later regions
+    (:func:`~doseline.physics.phantoms.voxelise.analytic_volumes_mm3`) times its density."""
+    densities = material_densities_g_cm3()
+    volumes = analytic_volumes_mm3([r.solid for r in regions], n_points_log2)
+    return [v / 1000.0 * densities[r.material] for r, v in zip(regions, volumes, strict=True)]
+
+
 def _centre(solid: Solid) -> tuple[float, float, float]:
     b = solid.bounds()
     return ((b[0][0] + b[0][1]) / 2, (b[1][0] + b[1][1]) / 2, (b[2][0] + b[2][1]) / 2)
@@ -214,7 +223,6 @@ def resize_to_masses(
         result gives the masses reached.
     """
     special = special or {}
-    densities = material_densities_g_cm3()
     factors = {organ: 1.0 for organ in targets_g}
 
     def build(k: Mapping[str, float]) -> tuple[RegionSpec, ...]:
@@ -234,11 +242,10 @@ def resize_to_masses(
     best: tuple[float, dict[str, float]] = (math.inf, dict(factors))
     for _ in range(_ITERATIONS):
         current = build(factors)
-        volumes = analytic_volumes_mm3([r.solid for r in current], _POINTS_LOG2)
         masses = dict.fromkeys(targets_g, 0.0)
-        for region, volume in zip(current, volumes, strict=True):
+        for region, mass in zip(current, painted_masses_g(current, _POINTS_LOG2), strict=True):
             if region.organ in masses:
-                masses[region.organ] += volume / 1000.0 * densities[region.material]
+                masses[region.organ] += mass
         score = sum(
             min(abs(math.log(t / max(masses[o], 1e-6 * t))), 1.0) for o, t in targets_g.items()
         )

@@ -44,11 +44,13 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
+from doseline.errors import InvalidInputError
 from doseline.organs import check_organ
 from doseline.physics.phantoms.marrow import red_marrow_fractions
 from doseline.physics.phantoms.reference import (
     AGES,
     DATA_DIR,
+    check_age,
     icrp89_value,
     material_densities_g_cm3,
     ornl_phantom_mass_g,
@@ -59,11 +61,12 @@ from doseline.physics.phantoms.sizing import (
     ICRP89_SIZED_ORGANS,
     ORNL_SIZED_AGES,
     organ_target_masses_g,
+    painted_masses_g,
     prepubertal_breast,
     resize_to_masses,
 )
 from doseline.physics.phantoms.voxel import Label, VoxelPhantom
-from doseline.physics.phantoms.voxelise import analytic_volumes_mm3, grid_bounds, voxelise
+from doseline.physics.phantoms.voxelise import grid_bounds, voxelise
 
 __all__ = [
     "MATCHED_ORGANS",
@@ -143,10 +146,14 @@ def _base_regions() -> tuple[RegionSpec, ...]:
         organ = entry.get("organ")
         if organ is not None:
             check_organ(str(organ))
-        if entry["segment"] not in _SEGMENTS:
-            raise ValueError(f"{path.name}: region {name}: unknown segment {entry['segment']!r}")
-        if entry["material"] not in densities:
-            raise ValueError(f"{path.name}: region {name}: unknown material {entry['material']!r}")
+        for key, known in (("segment", _SEGMENTS), ("material", densities)):
+            if entry[key] not in known:
+                raise InvalidInputError(
+                    f"unknown {key} {entry[key]!r}",
+                    source=path.name,
+                    record=f"region {name}",
+                    field=key,
+                )
         regions.append(
             RegionSpec(
                 name,
@@ -159,7 +166,9 @@ def _base_regions() -> tuple[RegionSpec, ...]:
         )
     skeletal = [i for i, r in enumerate(regions) if r.name.startswith("skeleton")]
     if skeletal != list(range(len(regions) - len(skeletal), len(regions))):
-        raise ValueError(f"{path.name}: the skeletal regions must be painted last")
+        raise InvalidInputError(
+            "the skeletal regions must be painted last", source=path.name, field="regions"
+        )
     return tuple(regions)
 
 
@@ -186,14 +195,12 @@ def _extent_z_mm(regions: tuple[RegionSpec, ...]) -> tuple[float, float]:
 @lru_cache(maxsize=1)
 def _base_segment_masses_g() -> dict[str, float]:
     regions = _base_regions()
-    densities = material_densities_g_cm3()
-    volumes = analytic_volumes_mm3([r.solid for r in regions])
+    by_name = dict(zip([r.name for r in regions], painted_masses_g(regions), strict=True))
     masses = dict.fromkeys(_SEGMENTS, 0.0)
-    for region, volume in zip(regions, volumes, strict=True):
-        masses[region.segment] += volume / 1000.0 * densities[region.material]
+    for region in regions:
+        masses[region.segment] += by_name[region.name]
     for organ in ("brain", "lung"):
-        index = next(i for i, r in enumerate(regions) if r.name == organ)
-        masses[organ] = volumes[index] / 1000.0 * densities[regions[index].material]
+        masses[organ] = by_name[organ]
     return masses
 
 
@@ -217,8 +224,7 @@ def age_scaling(age: str) -> AgeScaling:
     their lungs being resized to the ORNL lung mass (lung tissue, 0.296 g/cm3, replacing
     soft tissue, 1.04 g/cm3, or the reverse), so that the body mass stays the ICRP 89 one.
     """
-    if age not in AGES:
-        raise ValueError(f"unknown age {age!r}; ages: {', '.join(AGES)}")
+    check_age(age)
     base = _base_segment_masses_g()
     z_lo, z_hi = _extent_z_mm(_base_regions())
     z_head = _head_base_z_mm()
@@ -312,11 +318,8 @@ def analytic_region_masses_g(
     """Mass of every region from the solids themselves (no voxels): the volume of its solid
     not overwritten by later regions, times its density (quasi-Monte Carlo integration)."""
     regions = phantom_regions(age, scale, organ_masses)
-    densities = material_densities_g_cm3()
-    volumes = analytic_volumes_mm3([r.solid for r in regions], n_points_log2)
-    return {
-        r.name: v / 1000.0 * densities[r.material] for r, v in zip(regions, volumes, strict=True)
-    }
+    masses = painted_masses_g(regions, n_points_log2)
+    return {r.name: m for r, m in zip(regions, masses, strict=True)}
 
 
 def _skin_layer(labels: npt.NDArray[np.uint8], container_labels: list[int], skin: int) -> None:
@@ -379,12 +382,9 @@ def build_phantom(
     # not depend on the voxel size (thin shells lose or gain voxels at coarse grids). The
     # skeleton is painted last, so its regions' analytic volumes need only the skeleton.
     skeletal = [r for r in regions if r.name.startswith("skeleton")]
-    volumes = analytic_volumes_mm3([r.solid for r in skeletal], n_points_log2=15)
-    masses = {
-        r.name: v / 1000.0 * densities[r.material] for r, v in zip(skeletal, volumes, strict=True)
-    }
+    masses = {r.name: m for r, m in zip(skeletal, painted_masses_g(skeletal, 15), strict=True)}
     marrow = red_marrow_fractions(age, masses, scale[0] * scale[1] * scale[2])
-    labels_out = [Label("air", "air", 0.001205)]
+    labels_out = [Label("air", "air", densities["air"])]
     for region in regions:
         labels_out.append(
             Label(

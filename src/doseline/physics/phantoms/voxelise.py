@@ -16,6 +16,7 @@ the quantity the voxel count converges to, independent of any grid.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -151,6 +152,7 @@ def analytic_volumes_mm3(
     """
     from scipy.stats import qmc
 
+    unit_points = _sobol_unit_points(n_points_log2, seed)
     volumes: list[float] = []
     for index, solid in enumerate(solids):
         b = solid.bounds()
@@ -158,9 +160,7 @@ def analytic_volumes_mm3(
         hi = np.array([b[0][1], b[1][1], b[2][1]])
         if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
             raise ValueError(f"region {index} has an unbounded solid")
-        points = qmc.scale(
-            qmc.Sobol(3, scramble=True, seed=seed).random_base2(n_points_log2), lo, hi
-        )
+        points = qmc.scale(unit_points, lo, hi)
         x, y, z = points[:, 0], points[:, 1], points[:, 2]
         inside = solid.contains(x, y, z)
         for later in solids[index + 1 :]:
@@ -172,3 +172,17 @@ def analytic_volumes_mm3(
             inside &= ~later.contains(x, y, z)
         volumes.append(float(np.prod(hi - lo) * inside.mean()))
     return volumes
+
+
+@lru_cache(maxsize=4)
+def _sobol_unit_points(n_points_log2: int, seed: int) -> npt.NDArray[np.float64]:
+    """The scrambled Sobol points in the unit cube (read-only): the same for every region and
+    every call with these arguments, so generated once (organ sizing asks for them hundreds of
+    times)."""
+    from scipy.stats import qmc
+
+    points: npt.NDArray[np.float64] = qmc.Sobol(3, scramble=True, seed=seed).random_base2(
+        n_points_log2
+    )
+    points.flags.writeable = False
+    return points

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from doseline.physics.interactions import ELECTRON_REST_KEV, HC_KEV_ANGSTROM
+from doseline.physics.cross_sections import ELECTRON_REST_KEV, HC_KEV_ANGSTROM
 from doseline.physics.transport.backend import RawTallies
 from doseline.physics.transport.problem import TransportProblem
 
