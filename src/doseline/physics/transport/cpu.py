@@ -40,13 +40,34 @@ class NumbaCpuBackend:
         seed: int,
         dose_map: bool = False,
     ) -> RawTallies:
+        return self._run(problem, n_histories, n_batches, seed, dose_map, n_tally_bins=1)
+
+    def run_response(
+        self, problem: TransportProblem, n_histories: int, n_batches: int, seed: int
+    ) -> RawTallies:
+        """Like :meth:`run`, with the energy tallies split by the source photon's spectrum bin:
+        ``energy_kev[b, m, k]`` is the deposit in medium ``m`` of histories born in bin ``k``."""
+        n_bins = problem.spectrum_edges.size - 1
+        if n_bins < 2:
+            raise ValueError("a response run needs a spectrum of at least two bins")
+        return self._run(problem, n_histories, n_batches, seed, False, n_tally_bins=n_bins)
+
+    def _run(
+        self,
+        problem: TransportProblem,
+        n_histories: int,
+        n_batches: int,
+        seed: int,
+        dose_map: bool,
+        n_tally_bins: int,
+    ) -> RawTallies:
         if n_histories < n_batches or n_batches < 1:
             raise ValueError("need at least one history per batch")
         n_chunks = n_batches * _CHUNKS_PER_BATCH
         n_media = problem.n_labels + 1
-        energy = np.zeros((n_chunks, n_media))
-        rm = np.zeros((n_chunks, n_media))
-        bs = np.zeros((n_chunks, n_media))
+        energy = np.zeros((n_chunks, n_media, n_tally_bins))
+        rm = np.zeros((n_chunks, n_media, n_tally_bins))
+        bs = np.zeros((n_chunks, n_media, n_tally_bins))
         extra = np.zeros((n_chunks, 3))
         if dose_map:
             dmap = np.zeros((numba.get_num_threads(), problem.labels.size))
@@ -59,6 +80,8 @@ class NumbaCpuBackend:
 
         def per_batch(a: F64) -> F64:
             summed: F64 = a.reshape(n_batches, _CHUNKS_PER_BATCH, *a.shape[1:]).sum(axis=1)
+            if summed.ndim == 3 and n_tally_bins == 1:
+                return summed[:, :, 0]
             return summed
 
         return RawTallies(

@@ -11,7 +11,10 @@ direction in the collimated pyramid), then a loop that alternates two modes:
 Real collisions: photoelectric absorption deposits the photon energy on the spot (kerma
 approximation, no fluorescence transport); Compton deposits ``E - E'``; Rayleigh deposits
 nothing. Photons below 1 keV deposit locally. Tallies go to per-chunk rows; a chunk is a fixed
-range of history indices, so results are identical for any number of threads.
+range of history indices, so results are identical for any number of threads. The energy
+tallies have a last axis of source-spectrum bins: of length 1 for an ordinary run, or one entry
+per bin in response mode, which scores the deposit of every history in the bin its source
+photon was drawn from (the energy response used by :mod:`doseline.physics.transport.response`).
 """
 
 from __future__ import annotations
@@ -70,9 +73,9 @@ def _energy_index(e: float, log_e0: float, inv_dle: float) -> tuple[int, float]:
 
 @numba.njit(cache=True, inline="always")
 def _source_photon(spectrum, frame, limits, state, buffer):  # type: ignore[no-untyped-def]
-    """Energy and unit direction of a source photon: spectrum bin by the alias method (Walker
-    1977), energy uniform in the bin; direction isotropic in the collimated pyramid, by
-    rejection of points on the plane at unit distance with acceptance ``cos^3``."""
+    """Spectrum bin, energy and unit direction of a source photon: spectrum bin by the alias
+    method (Walker 1977), energy uniform in the bin; direction isotropic in the collimated
+    pyramid, by rejection of points on the plane at unit distance with acceptance ``cos^3``."""
     abins, athr, aali, edges = spectrum
     b = alias_draw(abins, athr, aali, uniform(state, buffer), uniform(state, buffer))
     e = edges[b] + (edges[b + 1] - edges[b]) * uniform(state, buffer)
@@ -85,7 +88,7 @@ def _source_photon(spectrum, frame, limits, state, buffer):  # type: ignore[no-u
     u = (frame[1, 0] + a * frame[2, 0] + c * frame[3, 0]) * inv_len
     v = (frame[1, 1] + a * frame[2, 1] + c * frame[3, 1]) * inv_len
     w = (frame[1, 2] + a * frame[2, 2] + c * frame[3, 2]) * inv_len
-    return e, u, v, w
+    return b, e, u, v, w
 
 
 @numba.njit(cache=True, inline="always")
@@ -197,7 +200,8 @@ def _history(h, seed, state, buffer, p, geo, tallies, dose_map, tid):  # type: i
     world = n_labels
     ny, nz = shape[1], shape[2]
     seed_history(state, np.uint64(seed), np.uint64(h), np.uint64(0))
-    e, u, v, w = _source_photon((abins, athr, aali, edges), frame, limits, state, buffer)
+    b, e, u, v, w = _source_photon((abins, athr, aali, edges), frame, limits, state, buffer)
+    tb = b if energy.shape[1] > 1 else 0  # tally by source bin in response mode
     x, y, z = frame[0, 0], frame[0, 1], frame[0, 2]
     extra[0] += e
     in_grid = False
@@ -246,9 +250,9 @@ def _history(h, seed, state, buffer, p, geo, tallies, dose_map, tid):  # type: i
         if 0.0 < e < E_CUT_KEV:
             deposit += e
             e = 0.0
-        energy[medium] += deposit
-        rm[medium] += deposit * ratio_rm
-        bs[medium] += deposit * ratio_bs
+        energy[medium, tb] += deposit
+        rm[medium, tb] += deposit * ratio_rm
+        bs[medium, tb] += deposit * ratio_bs
         if dose_map.shape[1] > 1 and medium != world:
             dose_map[tid, (ix * ny + iy) * nz + iz] += deposit
         if e <= 0.0:
