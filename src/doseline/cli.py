@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from doseline.cohort.cli import app as cohort_app
 from doseline.config import Settings, get_settings
+from doseline.dosimetry.fluoro.cli import app as dose_app
 from doseline.dosimetry.rt.cli import app as rt_app
 from doseline.errors import DoselineError
 from doseline.physics.cli import app as mc_app
@@ -47,6 +48,7 @@ app.add_typer(mc_app, name="mc")
 app.add_typer(risk_app, name="risk")
 app.add_typer(cohort_app, name="cohort")
 app.add_typer(rt_app, name="rt")
+app.add_typer(dose_app, name="dose")
 
 console = Console(stderr=True)
 

@@ -26,16 +26,24 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["PointSource", "beam_direction", "c_arm_source"]
+__all__ = ["PointSource", "beam_direction", "beam_directions", "c_arm_source"]
 
 F64 = npt.NDArray[np.float64]
 
 
 def beam_direction(primary_angle_deg: float, secondary_angle_deg: float) -> F64:
     """Unit vector isocentre -> detector (= beam direction) from DICOM positioner angles."""
-    a = math.radians(primary_angle_deg)
-    b = math.radians(secondary_angle_deg)
-    return np.array([math.sin(a) * math.cos(b), -math.cos(a) * math.cos(b), math.sin(b)])
+    directions = beam_directions(np.array([primary_angle_deg]), np.array([secondary_angle_deg]))
+    out: F64 = directions[0]
+    return out
+
+
+def beam_directions(primary_angle_deg: F64, secondary_angle_deg: F64) -> F64:
+    """``(n, 3)`` beam directions of :func:`beam_direction` for arrays of angles."""
+    a = np.radians(np.asarray(primary_angle_deg, dtype=np.float64))
+    b = np.radians(np.asarray(secondary_angle_deg, dtype=np.float64))
+    out: F64 = np.stack([np.sin(a) * np.cos(b), -np.cos(a) * np.cos(b), np.sin(b)], axis=-1)
+    return out
 
 
 def _field_axes(direction: F64) -> tuple[F64, F64]:

@@ -40,7 +40,7 @@ class NumbaCpuBackend:
         seed: int,
         dose_map: bool = False,
     ) -> RawTallies:
-        return self._run(problem, n_histories, n_batches, seed, dose_map, n_tally_bins=1)
+        return self._run(problem, n_histories, n_batches, seed, dose_map=dose_map, n_tally_bins=1)
 
     def run_response(
         self, problem: TransportProblem, n_histories: int, n_batches: int, seed: int
@@ -50,7 +50,7 @@ class NumbaCpuBackend:
         n_bins = problem.spectrum_edges.size - 1
         if n_bins < 2:
             raise ValueError("a response run needs a spectrum of at least two bins")
-        return self._run(problem, n_histories, n_batches, seed, False, n_tally_bins=n_bins)
+        return self._run(problem, n_histories, n_batches, seed, dose_map=False, n_tally_bins=n_bins)
 
     def _run(
         self,
@@ -58,6 +58,7 @@ class NumbaCpuBackend:
         n_histories: int,
         n_batches: int,
         seed: int,
+        *,
         dose_map: bool,
         n_tally_bins: int,
     ) -> RawTallies:
