@@ -48,6 +48,21 @@ class Settings(BaseSettings):
     risk_data_dir
         Folder with the open cancer baseline tables (``DOSELINE_RISK_DATA_DIR``; CanEpiRisk and
         LARisk CSVs, see ``docs/risk.md``); by default ``../shared/data/risk`` when present.
+    fluoro_kap_calibration
+        The deployment's KAP-meter calibration factor, true / displayed KAP
+        (``DOSELINE_FLUORO_KAP_CALIBRATION``; 0.5-2, default 1: no correction). Set it where
+        the meters have been calibrated (IEC 60580 field-class tolerance +/-25 %); the residual
+        calibration error is an error source of the dose uncertainty.
+    fluoro_table_pmma_mm
+        Narrow-beam PMMA-equivalent thickness (mm) of the patient table and pad
+        (``DOSELINE_FLUORO_TABLE_PMMA_MM``; default 12.5 mm, fitted to the transmission
+        measured on one cardiac table by the PySkinDose authors, see
+        ``doseline.dosimetry.fluoro.skin_factors.DEFAULT_TABLE_PMMA_EQUIVALENT_MM``).
+    fluoro_inherent_filtration_al_mm
+        Inherent filtration (mm Al) of the X-ray tubes, before the added filters an RDSR
+        reports (``DOSELINE_FLUORO_INHERENT_FILTRATION_AL_MM``; default 2.5 mm Al, the minimum
+        total filtration of IEC 60601-1-3:2008, 7.1, as
+        ``doseline.dosimetry.fluoro.spectral.INHERENT_AL_MM``).
     """
 
     model_config = SettingsConfigDict(env_prefix="DOSELINE_", extra="ignore")
@@ -59,6 +74,9 @@ class Settings(BaseSettings):
     link_by_issuer: bool = False
     rt_name_map: Path | None = None
     risk_data_dir: Path | None = None
+    fluoro_kap_calibration: float = Field(default=1.0, ge=0.5, le=2.0)
+    fluoro_table_pmma_mm: float = Field(default=12.5, ge=0.0, le=100.0)
+    fluoro_inherent_filtration_al_mm: float = Field(default=2.5, ge=0.0, le=10.0)
 
 
 def get_settings() -> Settings:

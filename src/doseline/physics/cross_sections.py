@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -130,9 +131,15 @@ HC_KEV_ANGSTROM = 12.398419843320026
 """h c in keV Angstrom, exact from the SI 2019 values of h, c and e (CODATA 2018)."""
 
 
+@cache
+def _gauss_legendre_256() -> tuple[F64, F64]:
+    nodes, weights = np.polynomial.legendre.leggauss(256)
+    return nodes, weights
+
+
 def _compton_energy_transfer_fraction(z: npt.NDArray[np.int64], energy_kev: F64) -> F64:
     """Mean ``(E - E')/E`` of bound Compton scattering, per element (rows) and energy."""
-    nodes, weights = np.polynomial.legendre.leggauss(256)
+    nodes, weights = _gauss_legendre_256()
     cos_t = nodes  # Gauss-Legendre over cos(theta) in [-1, 1]
     kappa = energy_kev[:, None] / ELECTRON_REST_KEV
     ratio = 1.0 / (1.0 + kappa * (1.0 - cos_t[None, :]))  # E'/E

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from doseline.dosimetry.fluoro.cli_registry import compute_command, event_command, show_command
 from doseline.dosimetry.fluoro.cli_skin import skin_command
 from doseline.errors import DoselineError
 
@@ -18,6 +19,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 app.command("skin")(skin_command)
+app.command("compute")(compute_command)
+app.command("show")(show_command)
+app.command("event")(event_command)
 
 
 def _fail(error: DoselineError) -> typer.Exit:

@@ -22,6 +22,7 @@ uncertainty is one of the shared error sources of :mod:`doseline.dosimetry.fluor
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -96,6 +97,12 @@ def support_path_mm(events: pd.DataFrame, pmma_equivalent_mm: float) -> F64:
 
 def pmma_attenuation_per_mm(energy_kev: F64) -> F64:
     """Linear attenuation coefficient of PMMA (1/mm, with coherent scattering), xraylib."""
+    return _pmma_attenuation(tuple(float(e) for e in np.asarray(energy_kev).ravel())).copy()
+
+
+@lru_cache(maxsize=64)
+def _pmma_attenuation(energy_kev: tuple[float, ...]) -> F64:
     pmma = material("pmma")
-    mu: F64 = coefficients(pmma, energy_kev).total_cm2_g * pmma.nominal_density_g_cm3 / 10.0
+    energies = np.array(energy_kev)
+    mu: F64 = coefficients(pmma, energies).total_cm2_g * pmma.nominal_density_g_cm3 / 10.0
     return mu

@@ -13,7 +13,7 @@ Spectrum assumptions, the same for the table and for the direct Monte Carlo path
 * inherent filtration :data:`INHERENT_AL_MM` of aluminium: the minimum total filtration of IEC
   60601-1-3:2008, 7.1 (2.5 mm Al), which an RDSR's "X-Ray Filters" (added filters) do not
   include; a centre that knows its tube's inherent filtration sets it
-  (``DOSELINE_INHERENT_FILTRATION_AL_MM``);
+  (``DOSELINE_FLUORO_INHERENT_FILTRATION_AL_MM``);
 * added filters as the RDSR states them (Cu and Al thicknesses).
 """
 
@@ -98,7 +98,7 @@ class SpectralGrid:
     def photons_per_kap_for(self, events: pd.DataFrame) -> F64:
         """``(n_events, K)`` photons per Gy cm2 by bin, trilinear in (kVp, Al, Cu).
 
-        Values outside the grid are clamped to its edges (:func:`clamped_axes` reports them).
+        Values outside the grid are clamped to its edges (:meth:`clamped` reports them).
         """
         out = np.zeros((len(events), self.photons_per_kap.shape[-1]))
         cells = [
@@ -116,19 +116,24 @@ class SpectralGrid:
             out += weight[:, None] * self.photons_per_kap[idx[0], idx[1], idx[2]]
         return out
 
-    def clamped_axes(self, events: pd.DataFrame) -> pd.Series:
-        """Per event, the spectral inputs that lie outside the grid (comma-separated)."""
-        parts = []
-        for column, axis in (
-            ("kvp", self.kvp_axis),
-            ("filter_al_mm", self.al_axis_mm),
-            ("filter_cu_mm", self.cu_axis_mm),
-        ):
-            values = events[column].to_numpy(np.float64)
-            outside = (values < axis[0] - 1e-9) | (values > axis[-1] + 1e-9)
-            parts.append(np.where(outside, column, ""))
-        joined = [",".join(p for p in row if p) for row in zip(*parts, strict=True)]
-        return pd.Series(joined, index=events.index, dtype=object)
+    def clamped(self, events: pd.DataFrame) -> pd.DataFrame:
+        """Per event, whether each spectral input lies outside the grid (and was clamped)."""
+        return pd.DataFrame(
+            {
+                column: _outside(events[column].to_numpy(np.float64), axis)
+                for column, axis in (
+                    ("kvp", self.kvp_axis),
+                    ("filter_al_mm", self.al_axis_mm),
+                    ("filter_cu_mm", self.cu_axis_mm),
+                )
+            },
+            index=events.index,
+        )
+
+
+def _outside(values: F64, axis: F64) -> npt.NDArray[np.bool_]:
+    out: npt.NDArray[np.bool_] = (values < axis[0] - 1e-9) | (values > axis[-1] + 1e-9)
+    return out
 
 
 def grid_cell(axis: F64, values: F64) -> tuple[npt.NDArray[np.int64], F64]:

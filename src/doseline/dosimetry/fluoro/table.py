@@ -142,17 +142,27 @@ class ConversionTable:
         out: F64 = np.exp(-np.outer(path, mu))
         return out
 
-    def out_of_range(self, events: pd.DataFrame) -> pd.Series:
-        """Per event, the inputs clamped to the table's range (comma-separated, "" if none)."""
+    def clamped(self, events: pd.DataFrame) -> pd.DataFrame:
+        """Per event (rows) and input (columns: the geometry coordinates, kVp, Al, Cu), whether
+        the value lies outside the table and was clamped (vectorised)."""
         checked = check_events(events)
         coords = self.geometry_coordinates(checked)
-        parts = [self.spectral.clamped_axes(checked)]
-        for axis, column in zip(self.axes, _GEOMETRY_COLUMNS, strict=True):
-            values = coords[column]
-            outside = (values < axis[0] - 1e-9) | (values > axis[-1] + 1e-9)
-            parts.append(pd.Series(np.where(outside, column, ""), index=checked.index))
-        frame = pd.concat(parts, axis=1)
-        return frame.apply(lambda row: ",".join(v for v in row if v), axis=1).set_axis(events.index)
+        geometry = {
+            column: (coords[column] < axis[0] - 1e-9) | (coords[column] > axis[-1] + 1e-9)
+            for axis, column in zip(self.axes, _GEOMETRY_COLUMNS, strict=True)
+        }
+        frame = pd.concat([pd.DataFrame(geometry), self.spectral.clamped(checked)], axis=1)
+        return frame.set_axis(events.index)
+
+    def out_of_range(self, events: pd.DataFrame) -> pd.Series:
+        """Per event, the inputs clamped to the table's range (comma-separated, "" if none)."""
+        flags = self.clamped(events)
+        text = np.full(len(flags), "", dtype=object)
+        for column in flags.columns:  # a handful of inputs, vectorised over events
+            hit = flags[column].to_numpy()
+            separator = np.where(text == "", "", ",")
+            text = np.where(hit, text + separator + column, text)
+        return pd.Series(text, index=flags.index, dtype=object)
 
     def save(self, path: Path) -> None:
         """Write the table as a compressed ``.npz`` archive."""
