@@ -28,8 +28,8 @@ demo: $(VENV)/.installed
 	$(BIN)/doseline demo --out $(DEMO)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
@@ -47,6 +47,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/cohort.py
 	$(BIN)/python benchmarks/cohort_truth.py
 	$(BIN)/python benchmarks/cohort_uncertainty.py
+	$(BIN)/python benchmarks/dose.py
+	$(BIN)/python benchmarks/fluoro_uncertainty.py
+	$(BIN)/python benchmarks/skin_vs_pyskindose.py
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

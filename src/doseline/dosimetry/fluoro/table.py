@@ -11,10 +11,14 @@ of an event is
 
 with ``w_c`` the multilinear weights of the event's (equivalent age, angles, field) among the 16
 surrounding nodes and ``q`` the trilinearly interpolated photons per KAP of its spectrum,
-attenuated by the patient support where the beam crosses it
-(:mod:`doseline.dosimetry.fluoro.geometry`). Tabulating Monte Carlo organ doses by energy and
-weighting them by the spectrum is PCXMC's scheme (Tapiovaara & Siiskonen, STUK-A231, 2008);
-HARMONIC's cardiac dosimetry plan uses lookup tables over age and projection in the same way.
+attenuated by the patient support where the beam crosses it. The quantity interpolated is
+``CF x a^2``, ``a`` the field side at the isocentre, i.e. the dose per air kerma there: for an
+organ in the field it hardly depends on ``a``, while ``CF`` itself falls as ``1 / a^2`` (the
+KAP spreads the same kerma over the area); the result is divided by the event's ``a^2``.
+The support is described in :mod:`doseline.dosimetry.fluoro.geometry`. Tabulating Monte Carlo
+organ doses by energy and weighting them by the spectrum is PCXMC's scheme (Tapiovaara &
+Siiskonen, STUK-A231, 2008); HARMONIC's cardiac dosimetry plan uses lookup tables over age and
+projection in the same way.
 The energy dimension is kept so that any spectrum is exact to the bin width. Inputs outside
 the grid are clamped to it; :meth:`ConversionTable.out_of_range` names them per event.
 
@@ -50,6 +54,7 @@ from doseline.errors import InvalidInputError
 __all__ = ["DEFAULT_TABLE_NAME", "ConversionTable", "default_table"]
 
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 DEFAULT_TABLE_NAME = "fluoro_cardiac_cc.npz"
 _GEOMETRY_COLUMNS = ("age_y", "primary_angle_deg", "secondary_angle_deg", "field_side_cm")
 
@@ -124,15 +129,37 @@ class ConversionTable:
     def dose_per_kap(self, events: pd.DataFrame) -> pd.DataFrame:
         """Organ absorbed dose per unit KAP (Gy per Gy cm2), one row per event."""
         checked = check_events(events)
+        response, index, frac, q, side = self.kernel_inputs(checked)
+        out = np.zeros((len(checked), len(self.organs)))
+        _interpolate(response, index, frac, q, out)
+        out /= side[:, None] ** 2
+        return pd.DataFrame(out, index=events.index, columns=list(self.organs))
+
+    def kernel_inputs(self, checked: pd.DataFrame) -> tuple[F64, I64, F64, F64, F64]:
+        """What the interpolation kernel takes for checked events: the responses per air kerma,
+        each event's lower node indices and fractions on the 4 geometry axes, its photons per
+        KAP by bin behind the support, and its (clamped) field side in cm."""
         coords = self.geometry_coordinates(checked)
         index = np.zeros((len(checked), 4), dtype=np.int64)
         frac = np.zeros((len(checked), 4))
         for j, (axis, column) in enumerate(zip(self.axes, _GEOMETRY_COLUMNS, strict=True)):
             index[:, j], frac[:, j] = grid_cell(axis, coords[column].to_numpy(np.float64))
         q = self.spectral.photons_per_kap_for(checked) * self._support_transmission(checked)
-        out = np.zeros((len(checked), len(self.organs)))
-        _interpolate(_per_cos(self.response, self.mean_inverse_cosine), index, frac, q, out)
-        return pd.DataFrame(out, index=events.index, columns=list(self.organs))
+        sides = self.field_axis_cm[[0, -1]]
+        side = np.clip(coords["field_side_cm"].to_numpy(np.float64), sides[0], sides[1])
+        return self._per_air_kerma(), index, frac, q, side
+
+    def _per_air_kerma(self) -> F64:
+        """Responses per KAP x field area at the isocentre (~ per air kerma there): the
+        quantity interpolated, smooth in field side (dose per KAP of an organ in the field
+        falls as 1 / area, because KAP spreads the same kerma over the area)."""
+        side2 = self.field_axis_cm**2
+        scaled: F64 = (
+            self.response
+            / self.mean_inverse_cosine[..., None, None]
+            * side2[None, None, None, :, None, None]
+        )
+        return scaled
 
     def _support_transmission(self, events: pd.DataFrame) -> F64:
         """``(n_events, K)`` primary transmission of the support by response bin."""
@@ -224,11 +251,6 @@ def default_table() -> ConversionTable:
     ref = resources.files("doseline") / "data" / "dosimetry" / DEFAULT_TABLE_NAME
     with resources.as_file(ref) as path:
         return ConversionTable.load(path)
-
-
-def _per_cos(response: F64, mean_inverse_cosine: F64) -> F64:
-    scaled: F64 = response / mean_inverse_cosine[..., None, None]
-    return scaled
 
 
 @numba.njit(cache=True, parallel=True)
