@@ -49,7 +49,7 @@ class TableSpec:
     ages: tuple[str, ...] = ("newborn", "1y", "5y", "10y", "15y", "adult")
     primary_angles_deg: tuple[float, ...] = tuple(float(a) for a in range(-90, 91, 15))
     secondary_angles_deg: tuple[float, ...] = (-40.0, -20.0, 0.0, 20.0, 40.0)
-    field_sides_cm: tuple[float, ...] = (5.0, 8.0, 12.0, 16.0)
+    field_sides_cm: tuple[float, ...] = (5.0, 6.5, 8.0, 10.0, 12.0, 14.0, 16.0)
     energy_bin_edges_kev: tuple[float, ...] = tuple(float(e) for e in np.arange(10.0, 130.1, 4.0))
     histories_per_node: int = 400_000
     voxel_size_mm: float = 2.0

@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_SID_MM",
     "DEFAULT_SOD_MM",
     "EVENT_COLUMNS",
+    "PLAUSIBLE_RANGES",
     "CoefficientSource",
     "FluoroEvent",
     "check_events",
@@ -78,7 +79,7 @@ EVENT_COLUMNS: Mapping[str, bool] = {
 #: Plausible ranges (inclusive) checked on every event; values outside are input errors.
 #: Ages: the phantom family covers newborn to adult. kVp: IEC 60601-2-43 fluoroscopy range
 #: 40-150 kV. Angles: the C-arm limits of the DICOM definition (PS3.3 C.8.7.5.1.2).
-_RANGES: Mapping[str, tuple[float, float]] = {
+PLAUSIBLE_RANGES: Mapping[str, tuple[float, float]] = {
     "age_y": (0.0, 120.0),
     "height_cm": (30.0, 230.0),
     "weight_kg": (0.3, 300.0),
@@ -113,7 +114,7 @@ def check_events(events: pd.DataFrame, *, source: str = "events") -> pd.DataFram
         if column not in out:
             out[column] = np.nan if column != "sex" else None
     out = _fill_defaults(out)
-    for column, (low, high) in _RANGES.items():
+    for column, (low, high) in PLAUSIBLE_RANGES.items():
         values = pd.to_numeric(out[column], errors="coerce")
         bad_text = values.isna() & out[column].notna()
         _raise_first(bad_text, out, source, column, "is not a number")

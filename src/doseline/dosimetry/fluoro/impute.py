@@ -52,7 +52,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import stats
 
-from doseline.dosimetry.fluoro.events import _RANGES
+from doseline.dosimetry.fluoro.events import PLAUSIBLE_RANGES
 from doseline.errors import InvalidInputError
 
 __all__ = ["KapImputationModel", "KapImputationResults", "SubModelFit", "rcs_basis"]
@@ -253,7 +253,7 @@ def _check(
         if column == "kap_gycm2":
             _first(values.isna(), frame, source, column, "is missing")
             _first(values <= 0, frame, source, column, "must be > 0 (log-linear model)")
-        low, high = _RANGES[column]
+        low, high = PLAUSIBLE_RANGES[column]
         _first(~values.between(low, high) & values.notna(), frame, source, column,
                f"is outside the plausible range {low}-{high}")  # fmt: skip
         out[column] = values.astype(np.float64)

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from doseline.dosimetry.fluoro.events import _RANGES, CoefficientSource, check_events
+from doseline.dosimetry.fluoro.events import PLAUSIBLE_RANGES, CoefficientSource, check_events
 from doseline.errors import DoselineError, InvalidInputError
 
 __all__ = [
@@ -284,7 +284,7 @@ def _check_records(records: pd.DataFrame, source: str) -> pd.DataFrame:
     for column in ("kap_gycm2", "age_y", "height_cm", "weight_kg"):
         raw = records[column] if column in records else pd.Series(np.nan, index=records.index)
         values = pd.to_numeric(raw, errors="coerce")
-        low, high = _RANGES[column]
+        low, high = PLAUSIBLE_RANGES[column]
         checks = [(values.isna() & raw.notna(), "is not a number")]
         if column in ("kap_gycm2", "age_y"):
             checks.append((values.isna(), "is missing"))

@@ -40,7 +40,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, Select, Table, and_, exists, func, or_, select
 from sqlalchemy.engine import Connection
 
-from doseline.dosimetry.fluoro.events import _RANGES
+from doseline.dosimetry.fluoro.events import PLAUSIBLE_RANGES
 from doseline.dosimetry.fluoro.legacy import TechniqueDistribution
 from doseline.registry.doses import OrganDose
 from doseline.registry.exposures import Exposure, irradiation_event
@@ -230,14 +230,14 @@ def _patient_columns(raw: pd.DataFrame) -> pd.DataFrame:
     year = (birth + age).where(birth.notna() & age.notna(), shifted.dt.year.astype(float))
     out["calendar_year"] = year.astype(np.float64)
     out["era"] = calendar_era(out["calendar_year"])
-    low, high = _RANGES["age_y"]
+    low, high = PLAUSIBLE_RANGES["age_y"]
     out["problem"] = np.where(
         age.isna(), "no age at exposure",
         np.where(age.between(low, high), "", f"age at exposure outside {low:g}-{high:g} y"),
     )  # fmt: skip
     ignored = pd.Series("", index=out.index, dtype=object)
     for column in ("height_cm", "weight_kg"):
-        low, high = _RANGES[column]
+        low, high = PLAUSIBLE_RANGES[column]
         bad = out[column].notna() & ~out[column].between(low, high)
         ignored = ignored.where(~bad, ignored + f"{column} outside {low:g}-{high:g};")
         out[column] = out[column].where(~bad)
@@ -319,7 +319,7 @@ def technique_problems(events: pd.DataFrame) -> pd.Series:
     reason = pd.Series("", index=events.index, dtype=object)
     for column in (*_TECHNIQUE_REQUIRED, *_TECHNIQUE_OPTIONAL):
         values = events[column]
-        low, high = _RANGES[column]
+        low, high = PLAUSIBLE_RANGES[column]
         if column in _TECHNIQUE_REQUIRED:
             reason = reason.where(~((reason == "") & values.isna()), f"{column} missing")
         outside = (reason == "") & values.notna() & ~values.between(low, high)
@@ -365,7 +365,7 @@ def kap_records(connection: Connection) -> pd.DataFrame:
     ``kap_gycm2``, ``age_y``, ``weight_kg``, ``procedure_type``, ``era``, ``centre``."""
     exposures = exposure_frame(connection)
     kap = exposures["kap_total_gycm2"]
-    keep = (kap > 0) & (kap <= _RANGES["kap_gycm2"][1]) & (exposures["problem"] == "")
+    keep = (kap > 0) & (kap <= PLAUSIBLE_RANGES["kap_gycm2"][1]) & (exposures["problem"] == "")
     out = exposures.loc[keep].rename(columns={"kap_total_gycm2": "kap_gycm2"})
     return out.reset_index(drop=True)
 
