@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from doseline.dosimetry.fluoro.cli_registry import compute_command, event_command, show_command
 from doseline.dosimetry.fluoro.cli_skin import skin_command
-from doseline.errors import DoselineError
 
 __all__ = ["app"]
 
@@ -22,11 +20,6 @@ app.command("skin")(skin_command)
 app.command("compute")(compute_command)
 app.command("show")(show_command)
 app.command("event")(event_command)
-
-
-def _fail(error: DoselineError) -> typer.Exit:
-    typer.echo(f"error: {error}", err=True)
-    return typer.Exit(2)
 
 
 @app.command("build-table")
@@ -66,7 +59,3 @@ def build_table_command(  # noqa: PLR0917
     )
     table.save(out)
     typer.echo(f"wrote {out} ({table.metadata['build_seconds']} s)")
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)

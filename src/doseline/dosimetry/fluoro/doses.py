@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from doseline.dosimetry.fluoro.events import CoefficientSource, check_events
+from doseline.errors import InvalidInputError
 from doseline.organs import effective_dose
 
 __all__ = ["SEX_SPECIFIC_ORGANS", "DoseFactors", "effective_dose_sv", "event_organ_doses"]
@@ -53,8 +54,6 @@ def event_organ_doses(
     kap = checked["kap_gycm2"].to_numpy(np.float64)
     if np.isnan(kap).any():
         row = checked.index[int(np.flatnonzero(np.isnan(kap))[0])]
-        from doseline.errors import InvalidInputError
-
         raise InvalidInputError("no KAP", source="events", record=f"event {row}", field="kap_gycm2")
     per_kap = coefficients.dose_per_kap(checked)
     doses = per_kap.mul(kap * chosen.kap_calibration, axis=0)
